@@ -1,0 +1,64 @@
+//! Service configuration: command-line flags, each also readable from a `TETHER_*` variable.
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "tether-signaling", version, about = "tether signaling service: sessions, invitations, role rules and WebSocket relay")]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "TETHER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// SQLite database file (created if missing).
+    #[arg(long, env = "TETHER_DB", default_value = "tether.db")]
+    pub db: PathBuf,
+    /// Folder of the web pages served at `/`.
+    #[arg(long, env = "TETHER_WEB_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../web"))]
+    pub web_dir: PathBuf,
+    /// Public base URL used in invitation links (default: http://<listen>).
+    #[arg(long, env = "TETHER_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Seconds a participant whose connection dropped keeps its place and role.
+    #[arg(long, env = "TETHER_RECONNECT_GRACE_SECS", default_value_t = 60)]
+    pub reconnect_grace_secs: u64,
+    /// Seconds between WebSocket pings; a connection silent for three of these is closed.
+    #[arg(long, env = "TETHER_HEARTBEAT_SECS", default_value_t = 20)]
+    pub heartbeat_secs: u64,
+    /// Lifetime of a sign-in, in hours.
+    #[arg(long, env = "TETHER_SIGN_IN_HOURS", default_value_t = 12)]
+    pub sign_in_hours: u64,
+    /// Default invitation lifetime in seconds (a request may ask for 60 to 604800).
+    #[arg(long, env = "TETHER_INVITATION_TTL_SECS", default_value_t = 3600)]
+    pub invitation_ttl_secs: u64,
+    /// Failed short-code guesses allowed per client address per window.
+    #[arg(long, env = "TETHER_CODE_ATTEMPTS_PER_ADDRESS", default_value_t = 10)]
+    pub code_attempts_per_address: u32,
+    /// Failed short-code guesses allowed per session per window.
+    #[arg(long, env = "TETHER_CODE_ATTEMPTS_PER_SESSION", default_value_t = 20)]
+    pub code_attempts_per_session: u32,
+    /// Length of the rate-limit window, in seconds.
+    #[arg(long, env = "TETHER_CODE_WINDOW_SECS", default_value_t = 600)]
+    pub code_window_secs: u64,
+    /// Messages queued for one slow WebSocket client before it is disconnected.
+    #[arg(long, env = "TETHER_OUTGOING_QUEUE", default_value_t = 256)]
+    pub outgoing_queue: usize,
+}
+
+impl Config {
+    /// Defaults for tests and embedding, with the given database file.
+    pub fn for_tests(db: PathBuf) -> Config {
+        let mut c = Config::parse_from(["tether-signaling"]);
+        c.db = db;
+        c.listen = ([127, 0, 0, 1], 0).into();
+        c
+    }
+
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}

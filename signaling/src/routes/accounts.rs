@@ -1,0 +1,238 @@
+//! Sign-in, the caller's own account, and the admin pages' API: CSR accounts and organization
+//! settings.
+
+use crate::auth::{Admin, SignedIn, AUTH_COOKIE};
+use crate::db::CsrRow;
+use crate::error::{ApiError, ApiResult};
+use crate::routes::Body;
+use crate::secrets::{hash_password, hash_token, new_token, verify_password};
+use crate::settings::OrgSettings;
+use crate::state::{now_ms, AppState};
+use axum::extract::{Path, State};
+use axum::http::header::SET_COOKIE;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tether_protocol::{check_text, MAX_NAME_CHARS};
+
+const MIN_PASSWORD: usize = 10;
+
+async fn hash_blocking(password: String) -> ApiResult<String> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(ApiError::Internal)
+}
+
+fn check_password(password: &str) -> ApiResult<()> {
+    if password.chars().count() < MIN_PASSWORD || password.len() > 1024 {
+        return Err(ApiError::invalid(format!("password: expected {MIN_PASSWORD} to 1024 characters")));
+    }
+    Ok(())
+}
+
+fn check_username(username: &str) -> ApiResult<()> {
+    let ok = (1..=64).contains(&username.len())
+        && username.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("username: expected 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-', '@'"))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    username: String,
+    password: String,
+}
+
+/// POST /api/v1/login
+pub async fn login(State(state): State<AppState>, Body(body): Body<Login>) -> ApiResult<Response> {
+    let wrong = || ApiError::Unauthorized("wrong username or password".into());
+    let csr = state.db.csr_by_username(&body.username).await?;
+    // Verify against a real hash even for unknown users so timing does not reveal accounts.
+    let phc = match &csr {
+        Some(c) => c.password_hash.clone(),
+        None => dummy_hash()?,
+    };
+    let password = body.password;
+    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let csr = csr.filter(|_| ok).ok_or_else(wrong)?;
+    if csr.disabled {
+        return Err(ApiError::forbidden("account_disabled", "this account is disabled; ask an administrator"));
+    }
+    let token = new_token();
+    let now = now_ms();
+    let ttl = state.config.sign_in_hours * 3600;
+    state.db.insert_auth_token(&hash_token(&token), csr.id, now, now + ttl * 1000).await?;
+    let cookie = format!("{AUTH_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={ttl}");
+    let body = json!({ "token": token, "expires_at": now + ttl * 1000, "csr": csr });
+    Ok(([(SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+/// An argon2id hash of a random string, verified against when the username is unknown.
+fn dummy_hash() -> ApiResult<String> {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(h) = DUMMY.get() {
+        return Ok(h.clone());
+    }
+    let h = hash_password(&crate::secrets::new_password()).map_err(ApiError::Internal)?;
+    Ok(DUMMY.get_or_init(|| h).clone())
+}
+
+/// POST /api/v1/logout
+pub async fn logout(State(state): State<AppState>, me: SignedIn) -> ApiResult<Response> {
+    state.db.delete_auth_token(&me.token_hash).await?;
+    let cookie = format!("{AUTH_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    Ok(([(SET_COOKIE, cookie)], StatusCode::NO_CONTENT).into_response())
+}
+
+/// GET /api/v1/me
+pub async fn me(me: SignedIn) -> Json<CsrRow> {
+    Json(me.csr)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    current: String,
+    new: String,
+}
+
+/// POST /api/v1/me/password
+pub async fn change_password(
+    State(state): State<AppState>,
+    me: SignedIn,
+    Body(body): Body<ChangePassword>,
+) -> ApiResult<Json<CsrRow>> {
+    check_password(&body.new)?;
+    let phc = me.csr.password_hash.clone();
+    let current = body.current;
+    let ok = tokio::task::spawn_blocking(move || verify_password(&current, &phc))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if !ok {
+        return Err(ApiError::forbidden("wrong_password", "the current password is wrong"));
+    }
+    let hash = hash_blocking(body.new).await?;
+    let csr = state
+        .db
+        .update_csr(me.csr.id, None, Some(&hash), None, None, Some(false))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("account not found".into()))?;
+    // Changing the password signs out every device; this one signs in again.
+    let now = now_ms();
+    state.db.insert_auth_token(&me.token_hash, csr.id, now, now + state.config.sign_in_hours * 3_600_000).await?;
+    Ok(Json(csr))
+}
+
+/// GET /api/v1/session-types: what a CSR may start.
+pub async fn session_types(State(state): State<AppState>, _me: SignedIn) -> ApiResult<Json<Value>> {
+    let s = state.db.settings().await?;
+    Ok(Json(json!({
+        "session_types": s.session_types,
+        "file_transfer": s.file_transfer,
+        "recording_allowed": s.recording_allowed,
+    })))
+}
+
+// ---- admin ----
+
+/// GET /api/v1/admin/csrs
+pub async fn list_csrs(State(state): State<AppState>, _admin: Admin) -> ApiResult<Json<Vec<CsrRow>>> {
+    Ok(Json(state.db.list_csrs().await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCsr {
+    username: String,
+    display_name: String,
+    password: String,
+    #[serde(default)]
+    is_admin: bool,
+}
+
+/// POST /api/v1/admin/csrs
+pub async fn create_csr(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Body(body): Body<NewCsr>,
+) -> ApiResult<(StatusCode, Json<CsrRow>)> {
+    check_username(&body.username)?;
+    let display_name = check_text("display_name", &body.display_name, MAX_NAME_CHARS, false)?;
+    check_password(&body.password)?;
+    let hash = hash_blocking(body.password).await?;
+    let csr = state
+        .db
+        .create_csr(&body.username, &display_name, &hash, body.is_admin, false, now_ms())
+        .await?
+        .ok_or_else(|| ApiError::conflict("username_taken", format!("username {:?} is already taken", body.username)))?;
+    Ok((StatusCode::CREATED, Json(csr)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsrChange {
+    display_name: Option<String>,
+    password: Option<String>,
+    is_admin: Option<bool>,
+    disabled: Option<bool>,
+}
+
+/// PATCH /api/v1/admin/csrs/{id}
+pub async fn update_csr(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<i64>,
+    Body(body): Body<CsrChange>,
+) -> ApiResult<Json<CsrRow>> {
+    let target = state.db.csr(id).await?.ok_or_else(|| ApiError::NotFound(format!("no CSR account {id}")))?;
+    let display_name = body
+        .display_name
+        .as_deref()
+        .map(|n| check_text("display_name", n, MAX_NAME_CHARS, false))
+        .transpose()?;
+    let hash = match body.password {
+        Some(p) => {
+            check_password(&p)?;
+            Some(hash_blocking(p).await?)
+        }
+        None => None,
+    };
+    let loses_admin = target.is_admin && !target.disabled && (body.is_admin == Some(false) || body.disabled == Some(true));
+    if loses_admin && state.db.admin_count().await? <= 1 {
+        return Err(ApiError::conflict("last_admin", "this is the last enabled administrator; make another admin first"));
+    }
+    if id == admin.csr.id && body.disabled == Some(true) {
+        return Err(ApiError::conflict("self_disable", "you can't disable your own account"));
+    }
+    let csr = state
+        .db
+        .update_csr(id, display_name.as_deref(), hash.as_deref(), body.is_admin, body.disabled, None)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no CSR account {id}")))?;
+    Ok(Json(csr))
+}
+
+/// GET /api/v1/admin/settings
+pub async fn get_settings(State(state): State<AppState>, _admin: Admin) -> ApiResult<Json<OrgSettings>> {
+    Ok(Json(state.db.settings().await?))
+}
+
+/// PUT /api/v1/admin/settings
+pub async fn put_settings(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Body(settings): Body<OrgSettings>,
+) -> ApiResult<Json<OrgSettings>> {
+    settings.validate().map_err(ApiError::invalid)?;
+    state.db.save_settings(&settings).await?;
+    Ok(Json(settings))
+}

@@ -1,0 +1,26 @@
+//! ICE configuration for a participant: STUN URLs and short-lived TURN credentials in coturn's
+//! REST form.
+
+use crate::auth::ParticipantAuth;
+use crate::error::ApiResult;
+use crate::secrets::turn_password;
+use crate::state::{now_ms, AppState};
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Value};
+
+/// GET /api/v1/ice (bearer: participant token)
+pub async fn ice(State(state): State<AppState>, who: ParticipantAuth) -> ApiResult<Json<Value>> {
+    let settings = state.db.settings().await?;
+    let mut servers = Vec::new();
+    if !settings.stun_urls.is_empty() {
+        servers.push(json!({ "urls": settings.stun_urls }));
+    }
+    let expires = now_ms() / 1000 + settings.turn_ttl_secs;
+    if !settings.turn_urls.is_empty() && !settings.turn_secret.is_empty() {
+        let username = format!("{expires}:{}-{}", who.session_id, who.participant.0);
+        let credential = turn_password(&settings.turn_secret, &username);
+        servers.push(json!({ "urls": settings.turn_urls, "username": username, "credential": credential }));
+    }
+    Ok(Json(json!({ "ice_servers": servers, "expires_at": expires * 1000 })))
+}

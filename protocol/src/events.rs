@@ -162,7 +162,7 @@ pub enum Event {
         participant: ParticipantId,
         connected: bool,
     },
-    InvitationAllowed {
+    InvitationCreated {
         by: ParticipantId,
         role: InviteRole,
     },

@@ -57,6 +57,6 @@ pub use session::{
 pub use settings::{FileTransferMode, SessionPolicy, SessionType};
 pub use violation::RuleViolation;
 pub use wire::{
-    decode_client, ClientMessage, DecodeError, ServerMessage, SignalData, CLIENT_MESSAGE_TYPES,
+    decode_client, ClientMessage, DecodeError, Hello, Ping, Signal, ServerMessage, SignalData, CLIENT_MESSAGE_TYPES,
     PROTOCOL_VERSION,
 };

@@ -5,7 +5,8 @@
 
 use crate::activity::{Activity, Capability, ConsentState};
 use crate::events::{
-    Command, EndReason, Event, InviteRole, LeaveReason, Role, StopReason, TransferReport,
+    Command, EndReason, Event, InviteRole, LeaveReason, Role, StopReason, TransferDirection,
+    TransferReport,
 };
 use crate::ids::{AccountId, Millis, ParticipantId};
 use crate::limits::{check_text, MAX_NAME_CHARS, MAX_NOTES_BYTES, MAX_TRACKING_CODE_CHARS};
@@ -369,7 +370,7 @@ impl Session {
                 if !me.kind.is_csr() {
                     return Err(RuleViolation::CsrOnly);
                 }
-                events.push(Event::InvitationAllowed { by: actor, role });
+                events.push(Event::InvitationCreated { by: actor, role });
             }
             Command::MakePrimary { customer } => {
                 self.require_controller(&me)?;
@@ -449,6 +450,9 @@ impl Session {
                     .ok_or(RuleViolation::UnknownParticipant { participant: customer })?;
                 if target.kind.is_csr() {
                     return Err(RuleViolation::ConsentIsForCustomers);
+                }
+                if self.consent(customer, capability) == Some(ConsentState::Granted) {
+                    return Err(RuleViolation::ConsentAlreadyGiven { capability });
                 }
                 self.set_consent(customer, capability, ConsentState::Pending);
                 events.push(Event::ConsentRequested { customer, capability, by: actor });
@@ -564,6 +568,11 @@ impl Session {
                     Activity::FileTransferAdvanced => {
                         self.check_file_transfer(FileTransferMode::Advanced)?
                     }
+                    a if a.is_application_sharing()
+                        && self.activities.iter().any(|r| r.activity.is_file_transfer()) =>
+                    {
+                        return Err(RuleViolation::FileTransferActive);
+                    }
                     Activity::Recording if !self.policy.recording_allowed => {
                         return Err(RuleViolation::RecordingDisabled);
                     }
@@ -591,7 +600,13 @@ impl Session {
     }
 
     fn check_transfer_report(&self, t: &TransferReport) -> Result<(), RuleViolation> {
-        if self.policy.file_transfer == FileTransferMode::Off {
+        let needed = match t.direction {
+            TransferDirection::Published => FileTransferMode::Basic,
+            TransferDirection::ToCustomer | TransferDirection::FromCustomer => {
+                FileTransferMode::Advanced
+            }
+        };
+        if self.policy.file_transfer < needed {
             return Err(RuleViolation::FileTransferDisabled);
         }
         check_text("transfer.name", &t.name, 255, false)?;
@@ -701,7 +716,9 @@ impl Session {
         for p in self.participants.iter_mut().filter(|p| p.left_at.is_none()) {
             p.left_at = Some(now);
             p.connected = false;
+            events.push(Event::ParticipantLeft { participant: p.id, reason: LeaveReason::SessionEnded });
         }
+        self.primary = None;
         self.state = SessionState::Ended { at: now, by, reason };
         events.push(Event::SessionEnded { by, reason, notes: self.notes.clone() });
     }
@@ -732,6 +749,11 @@ impl Session {
             if self.present_participants().next().is_some() {
                 return Err("ended session has present participants".into());
             }
+        }
+        if self.activities.iter().any(|a| a.activity.is_application_sharing())
+            && self.activities.iter().any(|a| a.activity.is_file_transfer())
+        {
+            return Err("file transfer runs while an application is viewed or controlled".into());
         }
         for a in &self.activities {
             if a.activity.is_support() && self.is_relinquished(a.actor) {

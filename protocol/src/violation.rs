@@ -65,6 +65,10 @@ pub enum RuleViolation {
     SelfTarget,
     /// A CSR account can be in a session only once at a time.
     AlreadyInSession,
+    /// Rule 12: the customer has already given this consent; it stays given until revoked.
+    ConsentAlreadyGiven { capability: Capability },
+    /// Rule 11: an application can't be viewed or controlled while files are being transferred.
+    FileTransferActive,
 }
 
 impl RuleViolation {
@@ -99,6 +103,8 @@ impl RuleViolation {
             Self::ActivityNotAllowed { .. } => "activity_not_allowed",
             Self::SelfTarget => "self_target",
             Self::AlreadyInSession => "already_in_session",
+            Self::ConsentAlreadyGiven { .. } => "consent_already_given",
+            Self::FileTransferActive => "file_transfer_active",
         }
     }
 }
@@ -166,6 +172,13 @@ impl fmt::Display for RuleViolation {
             }
             Self::SelfTarget => write!(f, "you can't address yourself"),
             Self::AlreadyInSession => write!(f, "you are already in this session"),
+            Self::ConsentAlreadyGiven { capability } => {
+                write!(f, "consent to {capability} is already given")
+            }
+            Self::FileTransferActive => write!(
+                f,
+                "files are being transferred: end file transfer before viewing or controlling an application"
+            ),
         }
     }
 }

@@ -32,19 +32,34 @@ pub enum SignalData {
     EndOfCandidates,
 }
 
+/// First message on a connection: protocol version and the participant token from joining.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub version: u32,
+    pub token: String,
+}
+
+/// Relay `data` to participant `to` of the same session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signal {
+    pub to: ParticipantId,
+    pub data: SignalData,
+}
+
+/// Application-level heartbeat; answered with `pong` carrying the same id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ping {
+    #[serde(default)]
+    pub id: u64,
+}
+
 /// Client to service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
-    /// First message on a connection: protocol version and the participant token from joining.
-    Hello { version: u32, token: String },
-    /// Relay `data` to participant `to` of the same session.
-    Signal { to: ParticipantId, data: SignalData },
-    /// Application-level heartbeat; answered with `pong` carrying the same id.
-    Ping {
-        #[serde(default)]
-        id: u64,
-    },
+    Hello(Hello),
+    Signal(Signal),
+    Ping(Ping),
     /// A session command (`make_primary`, `transfer_control`, `leave`, `end`, ...).
     #[serde(untagged)]
     Command(Command),
@@ -182,12 +197,50 @@ pub fn decode_client(text: &str) -> Result<ClientMessage, DecodeError> {
         return Err(DecodeError::UnknownType { name });
     }
     let decoded = match name.as_str() {
-        "hello" | "signal" | "ping" => serde_json::from_value(value),
-        // Decode commands directly so serde names the bad field instead of "no variant matched".
-        _ => serde_json::from_value::<Command>(value).map(ClientMessage::Command),
+        "hello" => field_errors(value).map(ClientMessage::Hello),
+        "signal" => field_errors(value).map(ClientMessage::Signal),
+        "ping" => field_errors(value).map(ClientMessage::Ping),
+        _ => field_errors(value).map(ClientMessage::Command),
     };
-    decoded.map_err(|e| DecodeError::Malformed {
-        reason: format!("bad fields for {name:?}: {e}"),
+    decoded.map_err(|reason| DecodeError::Malformed {
+        reason: format!("bad fields for {name:?}: {reason}"),
         request: Some(name),
+    })
+}
+
+/// Deserialize one message body; the error names the field at fault (`data.sdp: missing field`).
+fn field_errors<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
+    let probe = value.clone();
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        if path != "." {
+            return format!("{path}: {inner}");
+        }
+        // Internally tagged enums (the commands) hide the path: find the field by removing each
+        // in turn and seeing whether the complaint becomes "missing field" for it or goes away.
+        match culprit::<T>(&probe, &inner) {
+            Some(field) => format!("{field}: {inner}"),
+            None => inner,
+        }
+    })
+}
+
+fn culprit<T: serde::de::DeserializeOwned>(value: &serde_json::Value, error: &str) -> Option<String> {
+    // Every command has at most a handful of fields; don't probe (quadratic work) a message
+    // padded with many.
+    const MAX_PROBED_FIELDS: usize = 8;
+    if error.starts_with("missing field") {
+        return None;
+    }
+    let object = value.as_object().filter(|o| o.len() <= MAX_PROBED_FIELDS)?;
+    object.keys().filter(|k| *k != "type").find_map(|key| {
+        let mut without = object.clone();
+        without.remove(key);
+        match serde_json::from_value::<T>(serde_json::Value::Object(without)) {
+            Ok(_) => Some(key.clone()),
+            Err(e) if e.to_string() == format!("missing field `{key}`") => Some(key.clone()),
+            Err(_) => None,
+        }
     })
 }

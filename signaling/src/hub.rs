@@ -10,37 +10,45 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tether_protocol::{
-    check_invitation, Command, Event, InvitationStatus, ParticipantId, ParticipantKind, Role,
+    check_invitation, Command, Event, InvitationStatus, LeaveReason, ParticipantId, ParticipantKind, Role,
     RuleViolation, ServerMessage, Session, SignalData, SESSION_NUMBER_RANGE,
 };
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, watch};
 
 /// Close codes the service uses.
 pub const CLOSE_NORMAL: u16 = 1000;
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 pub const CLOSE_POLICY: u16 = 1008;
 
-/// Asks a connection's send task to close the socket with a code and a reason.
-#[derive(Debug, Default)]
+/// Asks a connection's tasks to close the socket with a code and a reason. The first reason
+/// wins; every waiter sees it.
+#[derive(Debug)]
 pub struct Kill {
-    reason: Mutex<Option<(u16, String)>>,
-    notify: Notify,
+    reason: watch::Sender<Option<(u16, String)>>,
+}
+
+impl Default for Kill {
+    fn default() -> Self {
+        Kill { reason: watch::Sender::new(None) }
+    }
 }
 
 impl Kill {
     pub fn fire(&self, code: u16, reason: &str) {
-        let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
-        if r.is_none() {
-            *r = Some((code, reason.to_owned()));
-            self.notify.notify_one();
-        }
+        self.reason.send_if_modified(|r| {
+            let first = r.is_none();
+            if first {
+                *r = Some((code, reason.to_owned()));
+            }
+            first
+        });
     }
     pub async fn fired(&self) -> (u16, String) {
-        loop {
-            if let Some(r) = self.reason.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-                return r;
-            }
-            self.notify.notified().await;
+        let mut rx = self.reason.subscribe();
+        match rx.wait_for(Option::is_some).await {
+            Ok(r) => r.clone().unwrap_or((CLOSE_NORMAL, String::new())),
+            // The sender lives in `self`, so it can't be dropped while we wait.
+            Err(_) => (CLOSE_NORMAL, String::new()),
         }
     }
 }
@@ -301,22 +309,28 @@ impl HubInner {
             }
             conn.send(roster.clone());
         }
+        let ended = events.iter().find_map(|e| match e {
+            Event::SessionEnded { reason, notes, .. } => Some((*reason, notes)),
+            _ => None,
+        });
+        if let Some((reason, notes)) = ended {
+            for (id, conn) in self.conns.drain() {
+                let is_csr = self.session.participant(id).is_some_and(|p| p.kind.is_csr());
+                let notes = if is_csr { notes.clone() } else { String::new() };
+                conn.send_msg(&ServerMessage::Ended { reason, notes });
+                conn.kill.fire(CLOSE_NORMAL, "the session has ended");
+            }
+            return;
+        }
         for event in events {
-            match event {
-                Event::ParticipantLeft { participant, .. } => {
-                    if let Some(conn) = self.conns.remove(participant) {
-                        conn.kill.fire(CLOSE_NORMAL, "you left the session");
-                    }
+            if let Event::ParticipantLeft { participant, reason } = event {
+                if let Some(conn) = self.conns.remove(participant) {
+                    let why = match reason {
+                        LeaveReason::TimedOut => "your connection timed out",
+                        _ => "you left the session",
+                    };
+                    conn.kill.fire(CLOSE_NORMAL, why);
                 }
-                Event::SessionEnded { reason, notes, .. } => {
-                    for (id, conn) in self.conns.drain() {
-                        let is_csr = self.session.participant(id).is_some_and(|p| p.kind.is_csr());
-                        let notes = if is_csr { notes.clone() } else { String::new() };
-                        conn.send_msg(&ServerMessage::Ended { reason: *reason, notes });
-                        conn.kill.fire(CLOSE_NORMAL, "the session has ended");
-                    }
-                }
-                _ => {}
             }
         }
     }

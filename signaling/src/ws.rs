@@ -12,7 +12,7 @@ use futures_util::{SinkExt, StreamExt};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tether_protocol::{decode_client, ClientMessage, ParticipantId, ServerMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
+use tether_protocol::{decode_client, ClientMessage, Hello, Ping, Signal, ParticipantId, ServerMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
 use tokio::sync::mpsc;
 
 /// Frames above this are refused by the WebSocket layer itself (the connection closes with 1009);
@@ -59,7 +59,7 @@ async fn hello(
         _ => return None,
     };
     let (version, token) = match decode_client(text.as_str()) {
-        Ok(ClientMessage::Hello { version, token }) => (version, token),
+        Ok(ClientMessage::Hello(Hello { version, token })) => (version, token),
         Ok(_) => {
             send_now(sink, &refuse("hello_required", "the first message must be a hello".into())).await;
             return None;
@@ -120,13 +120,20 @@ async fn run(socket: WebSocket, state: AppState) {
     });
     let mut sender = tokio::spawn(send_loop(sink, rx, conn.kill.clone(), heartbeat, state.shutdown.clone()));
     let receiver = receive_loop(&state, &hub, me, &conn, &mut stream, heartbeat * 3);
-    tokio::select! {
-        _ = receiver => conn.kill.fire(CLOSE_NORMAL, "closed"),
-        _ = &mut sender => {}
+    let sender_done = tokio::select! {
+        _ = receiver => {
+            conn.kill.fire(CLOSE_NORMAL, "closed");
+            false
+        }
+        _ = &mut sender => true,
+        // A send task blocked on a client that stopped reading can't see the kill itself.
+        _ = conn.kill.fired() => false,
+    };
+    // Let the send task flush and close (bounded), then drop the socket and forget the
+    // connection.
+    if !sender_done && tokio::time::timeout(Duration::from_secs(2), &mut sender).await.is_err() {
+        sender.abort();
     }
-    // Let the send task flush and close (bounded), then forget the connection.
-    let _ = tokio::time::timeout(Duration::from_secs(2), &mut sender).await;
-    sender.abort();
     hub.disconnect(&state, me, conn.id).await;
 }
 
@@ -192,11 +199,11 @@ async fn receive_loop(
         };
         match decode_client(text.as_str()) {
             Err(e) => conn.send_msg(&e.to_message()),
-            Ok(ClientMessage::Hello { .. }) => {
+            Ok(ClientMessage::Hello(_)) => {
                 conn.send_msg(&ServerMessage::error("already_greeted", "hello was already accepted on this connection", Some("hello")))
             }
-            Ok(ClientMessage::Ping { id }) => conn.send_msg(&ServerMessage::Pong { id }),
-            Ok(ClientMessage::Signal { to, data }) => {
+            Ok(ClientMessage::Ping(Ping { id })) => conn.send_msg(&ServerMessage::Pong { id }),
+            Ok(ClientMessage::Signal(Signal { to, data })) => {
                 if let Err(e) = hub.relay(me, to, data).await {
                     conn.send_msg(&e);
                 }

@@ -142,6 +142,9 @@ pub async fn run(config: Config) -> anyhow_free::Result<()> {
     }
     tracing::info!(url = %service.url, db = %db_path, "tether signaling is listening");
     println!("tether signaling: open {} (database {db_path})", service.url);
+    if let Some(password) = &service.admin_password {
+        println!("first start: sign in as \"admin\" with the one-time password {password}");
+    }
     shutdown_signal().await;
     tracing::info!("shutting down");
     service.stop().await;

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs whatever a fresh machine lacks, then runs every test of the workspace.
+# This is the README's test command; CI (.ci/run) calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+toolchain=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "rust toolchain $toolchain with the wasm32 target"
+if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1; then
+  rustup toolchain install "$toolchain" --profile minimal --component rustfmt,clippy
+fi
+if ! rustup target list --installed --toolchain "$toolchain" | grep -qx wasm32-unknown-unknown; then
+  rustup target add wasm32-unknown-unknown --toolchain "$toolchain"
+fi
+
+step "the protocol crate builds for wasm32 (the browser shim's target)"
+cargo build --locked -p tether-protocol --target wasm32-unknown-unknown
+
+step "every test of the workspace"
+cargo test --locked --workspace

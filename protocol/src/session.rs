@@ -299,11 +299,10 @@ impl Session {
     ) -> Result<(ParticipantId, Vec<Event>), RuleViolation> {
         self.live()?;
         let name = check_text("name", name, MAX_NAME_CHARS, false)?;
-        if let ParticipantKind::Csr { account } = kind {
-            if self.present_csr(account).is_some() {
+        if let ParticipantKind::Csr { account } = kind
+            && self.present_csr(account).is_some() {
                 return Err(RuleViolation::AlreadyInSession);
             }
-        }
         let id = ParticipantId(self.participants.last().map_or(1, |p| p.id.0 + 1));
         self.participants.push(Participant {
             id,
@@ -483,8 +482,10 @@ impl Session {
                     &mut events,
                 );
             }
-            Command::ReportTransfer { transfer } => {
+            Command::ReportTransfer { mut transfer } => {
                 self.check_transfer_report(&transfer)?;
+                transfer.name = transfer.name.trim().to_owned();
+                transfer.sha256.make_ascii_lowercase();
                 events.push(Event::FileTransferRecorded { by: actor, transfer });
             }
         }
@@ -578,11 +579,10 @@ impl Session {
                     }
                     _ => {}
                 }
-                if let Some(capability) = activity.required_consent() {
-                    if self.consent(target, capability) != Some(ConsentState::Granted) {
+                if let Some(capability) = activity.required_consent()
+                    && self.consent(target, capability) != Some(ConsentState::Granted) {
                         return Err(RuleViolation::ConsentRequired { participant: target, capability });
                     }
-                }
                 Ok(Some(target))
             }
         }
@@ -766,11 +766,10 @@ impl Session {
                 if Some(t) != self.primary {
                     return Err(format!("{} targets {t}, who is not primary", a.activity));
                 }
-                if let Some(cap) = a.activity.required_consent() {
-                    if self.consent(t, cap) != Some(ConsentState::Granted) {
+                if let Some(cap) = a.activity.required_consent()
+                    && self.consent(t, cap) != Some(ConsentState::Granted) {
                         return Err(format!("{} runs without {cap} consent", a.activity));
                     }
-                }
             }
         }
         Ok(())

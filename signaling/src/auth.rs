@@ -100,7 +100,8 @@ impl FromRequestParts<AppState> for MaybeSignedIn {
         if bearer(parts).is_none() && cookie(parts, AUTH_COOKIE).is_none() {
             return Ok(MaybeSignedIn(None));
         }
-        SignedIn::from_request_parts(parts, state).await.map(|s| MaybeSignedIn(Some(s)))
+        // A stale sign-in must not stop a customer from joining: treat it as nobody.
+        Ok(MaybeSignedIn(SignedIn::from_request_parts(parts, state).await.ok()))
     }
 }
 

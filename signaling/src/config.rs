@@ -37,7 +37,10 @@ pub struct Config {
     /// Failed short-code guesses allowed per session per window.
     #[arg(long, env = "TETHER_CODE_ATTEMPTS_PER_SESSION", default_value_t = 20)]
     pub code_attempts_per_session: u32,
-    /// Length of the rate-limit window, in seconds.
+    /// Failed sign-ins allowed per client address per window.
+    #[arg(long, env = "TETHER_LOGIN_ATTEMPTS_PER_ADDRESS", default_value_t = 20)]
+    pub login_attempts_per_address: u32,
+    /// Length of the rate-limit windows, in seconds.
     #[arg(long, env = "TETHER_CODE_WINDOW_SECS", default_value_t = 600)]
     pub code_window_secs: u64,
     /// Messages queued for one slow WebSocket client before it is disconnected.

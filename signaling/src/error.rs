@@ -20,6 +20,8 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String },
     /// 410: the invitation can't be used any more.
     Gone { code: &'static str, message: String },
+    /// 413: the request body is larger than the limit.
+    PayloadTooLarge(String),
     /// 422: a value breaks a rule or a limit.
     Unprocessable { code: &'static str, message: String },
     /// 429: too many attempts; retry after the given seconds.
@@ -41,6 +43,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Gone { .. } => StatusCode::GONE,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -53,6 +56,7 @@ impl ApiError {
             Self::BadRequest(_) => "bad_request",
             Self::Unauthorized(_) => "unauthorized",
             Self::NotFound(_) => "not_found",
+            Self::PayloadTooLarge(_) => "too_large",
             Self::TooManyRequests { .. } => "too_many_attempts",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -60,6 +64,17 @@ impl ApiError {
             | Self::Conflict { code, .. }
             | Self::Gone { code, .. }
             | Self::Unprocessable { code, .. } => code,
+        }
+    }
+
+    /// What the client may see: internal details are logged, never sent.
+    pub fn public_message(&self) -> String {
+        match self {
+            ApiError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                "internal error".to_owned()
+            }
+            other => other.to_string(),
         }
     }
 
@@ -109,6 +124,7 @@ impl std::fmt::Display for ApiError {
             Self::BadRequest(m)
             | Self::Unauthorized(m)
             | Self::NotFound(m)
+            | Self::PayloadTooLarge(m)
             | Self::Unavailable(m)
             | Self::Internal(m) => f.write_str(m),
             Self::Forbidden { message, .. }
@@ -122,20 +138,13 @@ impl std::fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let message = match &self {
-            ApiError::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
-                "internal error".to_owned()
-            }
-            other => other.to_string(),
-        };
+        let message = self.public_message();
         let body = Json(serde_json::json!({ "code": self.code(), "message": message }));
         let mut response = (self.status(), body).into_response();
-        if let ApiError::TooManyRequests { retry_after_secs, .. } = self {
-            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+        if let ApiError::TooManyRequests { retry_after_secs, .. } = self
+            && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
             }
-        }
         response
     }
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tether_protocol::{
     check_invitation, Command, Event, InvitationStatus, LeaveReason, ParticipantId, ParticipantKind, Role,
-    RuleViolation, ServerMessage, Session, SignalData, SESSION_NUMBER_RANGE,
+    RuleViolation, ServerMessage, Session, SignalData, PROTOCOL_VERSION, SESSION_NUMBER_RANGE,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -156,7 +156,7 @@ impl Hub {
 
     /// Admit the holder of an invitation (or, with `None`, a CSR joining a session it may join).
     pub async fn join(
-        &self,
+        self: &Arc<Self>,
         state: &AppState,
         kind: ParticipantKind,
         name: &str,
@@ -190,22 +190,39 @@ impl Hub {
                 }
                 other => other,
             })?;
+        // Someone who joins but never connects must not linger (a ghost primary customer).
+        self.await_first_connection(state, participant).await;
         Ok(Joined { participant, token, role })
     }
 
     /// Register a participant's new connection (replacing an older one) and mark it connected.
-    pub async fn connect(&self, state: &AppState, participant: ParticipantId, conn: Conn) -> ApiResult<(Role, Session)> {
+    /// The welcome is queued under the hub lock, so it precedes every later event and roster.
+    pub async fn connect(&self, state: &AppState, participant: ParticipantId, conn: Conn, heartbeat_ms: u64) -> ApiResult<()> {
         // Refused (nothing changes) when the participant has left or the session has ended.
         let ((), _) = self
             .change(state, None, |s| Ok(((), s.set_connected(participant, true)?)))
             .await?;
         let mut inner = self.inner.lock().await;
+        let role = inner.session.role(participant).unwrap_or(Role::Customer);
+        conn.send_msg(&ServerMessage::Welcome {
+            version: PROTOCOL_VERSION,
+            session: self.id.clone(),
+            you: participant,
+            role,
+            heartbeat_ms,
+            roster: inner.session.roster(),
+        });
         if let Some(old) = inner.conns.insert(participant, conn) {
             old.kill.fire(CLOSE_POLICY, "replaced by a newer connection of the same participant");
         }
         inner.disconnects.remove(&participant);
-        let role = inner.session.role(participant).unwrap_or(Role::Customer);
-        Ok((role, inner.session.clone()))
+        Ok(())
+    }
+
+    /// Whether a participant is present in this (live) session.
+    pub async fn is_present(&self, participant: ParticipantId) -> bool {
+        let inner = self.inner.lock().await;
+        inner.session.is_live() && inner.session.participant(participant).is_some_and(|p| p.present())
     }
 
     /// Forget a closed connection; if it was the participant's current one, mark the participant
@@ -248,6 +265,18 @@ impl Hub {
                 }
             }
         });
+    }
+
+    /// Start the grace period of a participant that is present but not connected.
+    pub async fn await_first_connection(self: &Arc<Self>, state: &AppState, participant: ParticipantId) {
+        let generation = {
+            let mut inner = self.inner.lock().await;
+            inner.generation += 1;
+            let g = inner.generation;
+            inner.disconnects.insert(participant, g);
+            g
+        };
+        self.start_grace(state, participant, generation);
     }
 
     /// After a restart nobody is connected: every present participant gets a grace period.
@@ -323,15 +352,14 @@ impl HubInner {
             return;
         }
         for event in events {
-            if let Event::ParticipantLeft { participant, reason } = event {
-                if let Some(conn) = self.conns.remove(participant) {
+            if let Event::ParticipantLeft { participant, reason } = event
+                && let Some(conn) = self.conns.remove(participant) {
                     let why = match reason {
                         LeaveReason::TimedOut => "your connection timed out",
                         _ => "you left the session",
                     };
                     conn.kill.fire(CLOSE_NORMAL, why);
                 }
-            }
         }
     }
 }
@@ -389,11 +417,10 @@ impl Hubs {
 
     pub fn remove(&self, id: &str) {
         let mut inner = self.lock();
-        if let Some(hub) = inner.by_id.remove(id) {
-            if let Some(n) = hub.number {
+        if let Some(hub) = inner.by_id.remove(id)
+            && let Some(n) = hub.number {
                 inner.by_number.remove(&n);
             }
-        }
     }
 
     pub fn release_number(&self, number: u16) {

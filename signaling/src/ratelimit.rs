@@ -1,4 +1,5 @@
-//! Rate limit on short-code guesses, per client address and per session number.
+//! Rate limits on guessing: short codes per client address and per session number, and failed
+//! sign-ins per client address.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -49,14 +50,28 @@ pub enum Limited {
 }
 
 #[derive(Debug)]
-pub struct CodeLimiter {
+pub struct Limiter {
     by_address: Windows<IpAddr>,
     by_session: Windows<u16>,
+    logins: Windows<IpAddr>,
 }
 
-impl CodeLimiter {
-    pub fn new(per_address: u32, per_session: u32, window: Duration) -> Self {
-        CodeLimiter { by_address: Windows::new(per_address, window), by_session: Windows::new(per_session, window) }
+impl Limiter {
+    pub fn new(per_address: u32, per_session: u32, logins_per_address: u32, window: Duration) -> Self {
+        Limiter {
+            by_address: Windows::new(per_address, window),
+            by_session: Windows::new(per_session, window),
+            logins: Windows::new(logins_per_address, window),
+        }
+    }
+
+    /// Seconds to wait before this address may try to sign in again, if it must wait.
+    pub fn login_blocked(&self, addr: IpAddr) -> Option<u64> {
+        self.logins.blocked(addr, Instant::now())
+    }
+
+    pub fn login_failed(&self, addr: IpAddr) {
+        self.logins.fail(addr, Instant::now());
     }
 
     pub fn check(&self, addr: IpAddr, session_number: u16) -> Result<(), Limited> {

@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::db::Db;
 use crate::hub::Hubs;
-use crate::ratelimit::CodeLimiter;
+use crate::ratelimit::Limiter;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,7 +20,7 @@ pub struct Inner {
     pub db: Db,
     pub config: Config,
     pub hubs: Hubs,
-    pub limiter: CodeLimiter,
+    pub limiter: Limiter,
     /// Base of invitation links.
     pub public_url: String,
     /// Turns true when the service shuts down; connections close with "going away".
@@ -40,9 +40,10 @@ impl Deref for AppState {
 
 impl AppState {
     pub fn new(db: Db, config: Config, public_url: String, shutdown: watch::Receiver<bool>) -> AppState {
-        let limiter = CodeLimiter::new(
+        let limiter = Limiter::new(
             config.code_attempts_per_address,
             config.code_attempts_per_session,
+            config.login_attempts_per_address,
             Duration::from_secs(config.code_window_secs),
         );
         AppState(Arc::new(Inner { db, config, hubs: Hubs::default(), limiter, public_url, shutdown }))

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tether_protocol::{decode_client, ClientMessage, Hello, Ping, Signal, ParticipantId, ServerMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
 use tokio::sync::mpsc;
 
-/// Frames above this are refused by the WebSocket layer itself (the connection closes with 1009);
+/// Frames above this are refused by the WebSocket layer itself (the connection is dropped);
 /// messages up to it but above `MAX_MESSAGE_BYTES` get a `too_large` error and the connection stays.
 const HARD_FRAME_LIMIT: usize = 1 << 20;
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -101,23 +101,12 @@ async fn run(socket: WebSocket, state: AppState) {
     };
     let (tx, rx) = mpsc::channel::<Arc<str>>(state.config.outgoing_queue.max(8));
     let conn = Conn { id: NEXT_CONN.fetch_add(1, Ordering::Relaxed), tx, kill: Arc::new(Kill::default()) };
-    let (role, session) = match hub.connect(&state, me, conn.clone()).await {
-        Ok(ok) => ok,
-        Err(e) => {
-            send_now(&mut sink, &ServerMessage::error(e.code(), &e, Some("hello"))).await;
-            close(&mut sink, CLOSE_POLICY, "hello refused").await;
-            return;
-        }
-    };
     let heartbeat = Duration::from_secs(state.config.heartbeat_secs.max(1));
-    conn.send_msg(&ServerMessage::Welcome {
-        version: PROTOCOL_VERSION,
-        session: hub.id.clone(),
-        you: me,
-        role,
-        heartbeat_ms: heartbeat.as_millis() as u64,
-        roster: session.roster(),
-    });
+    if let Err(e) = hub.connect(&state, me, conn.clone(), heartbeat.as_millis() as u64).await {
+        send_now(&mut sink, &ServerMessage::error(e.code(), e.public_message(), Some("hello"))).await;
+        close(&mut sink, CLOSE_POLICY, "hello refused").await;
+        return;
+    }
     let mut sender = tokio::spawn(send_loop(sink, rx, conn.kill.clone(), heartbeat, state.shutdown.clone()));
     let receiver = receive_loop(&state, &hub, me, &conn, &mut stream, heartbeat * 3);
     let sender_done = tokio::select! {
@@ -211,7 +200,7 @@ async fn receive_loop(
             Ok(ClientMessage::Command(command)) => {
                 let name = command_name(&command);
                 if let Err(e) = hub.command(state, me, command).await {
-                    conn.send_msg(&ServerMessage::error(e.code(), &e, Some(&name)));
+                    conn.send_msg(&ServerMessage::error(e.code(), e.public_message(), Some(&name)));
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! Sign-in, the caller's own account, and the admin pages' API: CSR accounts and organization
 //! settings.
 
-use crate::auth::{Admin, SignedIn, AUTH_COOKIE};
+use crate::auth::{Admin, ClientAddr, SignedIn, AUTH_COOKIE};
 use crate::db::CsrRow;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::Body;
@@ -51,8 +51,17 @@ pub struct Login {
 }
 
 /// POST /api/v1/login
-pub async fn login(State(state): State<AppState>, Body(body): Body<Login>) -> ApiResult<Response> {
-    let wrong = || ApiError::Unauthorized("wrong username or password".into());
+pub async fn login(State(state): State<AppState>, addr: ClientAddr, Body(body): Body<Login>) -> ApiResult<Response> {
+    if let Some(retry_after_secs) = state.limiter.login_blocked(addr.0) {
+        return Err(ApiError::TooManyRequests {
+            message: format!("too many failed sign-ins from your address; try again in {retry_after_secs} s"),
+            retry_after_secs,
+        });
+    }
+    let wrong = || {
+        state.limiter.login_failed(addr.0);
+        ApiError::Unauthorized("wrong username or password".into())
+    };
     let csr = state.db.csr_by_username(&body.username).await?;
     // Verify against a real hash even for unknown users so timing does not reveal accounts.
     let phc = match &csr {

@@ -2,7 +2,7 @@
 //! REST form.
 
 use crate::auth::ParticipantAuth;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::secrets::turn_password;
 use crate::state::{now_ms, AppState};
 use axum::extract::State;
@@ -11,6 +11,13 @@ use serde_json::{json, Value};
 
 /// GET /api/v1/ice (bearer: participant token)
 pub async fn ice(State(state): State<AppState>, who: ParticipantAuth) -> ApiResult<Json<Value>> {
+    let present = match state.hubs.get(&who.session_id) {
+        Some(hub) => hub.is_present(who.participant).await,
+        None => false,
+    };
+    if !present {
+        return Err(ApiError::forbidden("not_in_session", "you are no longer in a live session"));
+    }
     let settings = state.db.settings().await?;
     let mut servers = Vec::new();
     if !settings.stun_urls.is_empty() {

@@ -2,7 +2,7 @@
 //! and save notes.
 
 use crate::auth::SignedIn;
-use crate::db::{SessionRow};
+use crate::db::SessionRow;
 use crate::error::{ApiError, ApiResult};
 use crate::hub::Hub;
 use crate::routes::Body;
@@ -90,7 +90,9 @@ pub async fn start(
         }
         return Err(e.into());
     }
-    state.hubs.insert(Arc::new(Hub::new(id.clone(), number, session)));
+    let hub = Arc::new(Hub::new(id.clone(), number, session));
+    state.hubs.insert(hub.clone());
+    hub.await_first_connection(&state, ParticipantId(1)).await;
     tracing::info!(session = %id, csr = %me.csr.username, "session started");
     Ok((
         StatusCode::CREATED,

@@ -108,3 +108,20 @@ async fn reconnecting_within_the_grace_period_keeps_the_role_and_after_it_times_
     assert!(reply.to_text().expect("text").contains("not_in_session"), "{reply:?}");
     svc.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_who_joins_but_never_connects_times_out() {
+    let svc = TestService::start(temp_dir("ghost").join("t.db"), |c| c.reconnect_grace_secs = 1).await;
+    let ana = svc.csr("ana", "Ana").await;
+    let (session, ana_token) = svc.start_session(&ana, json!({})).await;
+    let mut a = svc.connect(&ana_token).await;
+    let inv = svc.invite(&ana, &session, "customer").await;
+    let (status, joined) = svc.join(json!({"token": inv["token"]}), "Ghost", None).await;
+    assert_eq!(status, 201, "{joined}");
+    // The ghost was primary; after the grace period it leaves and nobody is primary.
+    let left = a.expect_event("participant_left").await;
+    assert_eq!((left["participant"].clone(), left["reason"].clone()), (json!(2), json!("timed_out")));
+    let changed = a.expect_event("primary_changed").await;
+    assert_eq!(changed["primary"], serde_json::Value::Null);
+    svc.stop().await;
+}

@@ -17,14 +17,11 @@ pub const AUTH_COOKIE: &str = "tether_auth";
 /// Paths a CSR who must change its password may still use.
 const PASSWORD_CHANGE_PATHS: [&str; 3] = ["/api/v1/me", "/api/v1/me/password", "/api/v1/logout"];
 
+/// The token of an `Authorization: Bearer` header (the scheme name is case-insensitive).
 fn bearer(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
-        .get(AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {

@@ -67,6 +67,14 @@ pub struct RecordEntry {
     pub event: serde_json::Value,
 }
 
+/// What `update_csr` did.
+#[derive(Debug)]
+pub enum CsrUpdate {
+    Updated(CsrRow),
+    NotFound,
+    WouldLeaveNoAdmin,
+}
+
 /// A new participant to store with the events of its joining.
 #[derive(Debug)]
 pub struct NewParticipant<'a> {
@@ -231,7 +239,9 @@ impl Db {
             .collect()
     }
 
-    /// Update the given fields of an account; `None` leaves a field as it is.
+    /// Update the given fields of an account; `None` leaves a field as it is. Refused (nothing
+    /// changes) when it would leave no enabled admin; the check and the update are one
+    /// transaction, so two admins demoting each other can't both succeed.
     pub async fn update_csr(
         &self,
         id: i64,
@@ -240,7 +250,7 @@ impl Db {
         is_admin: Option<bool>,
         disabled: Option<bool>,
         must_change_password: Option<bool>,
-    ) -> DbResult<Option<CsrRow>> {
+    ) -> DbResult<CsrUpdate> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE csrs SET display_name = COALESCE(?, display_name),
@@ -258,19 +268,20 @@ impl Db {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        let admins: i64 = sqlx::query("SELECT COUNT(*) FROM csrs WHERE is_admin = 1 AND disabled = 0")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if admins == 0 {
+            tx.rollback().await?;
+            return Ok(CsrUpdate::WouldLeaveNoAdmin);
+        }
         if disabled == Some(true) || password_hash.is_some() {
             // A disabled account or a changed password signs every device out.
             sqlx::query("DELETE FROM auth_tokens WHERE csr_id = ?").bind(id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        self.csr(id).await
-    }
-
-    pub async fn admin_count(&self) -> DbResult<i64> {
-        sqlx::query("SELECT COUNT(*) FROM csrs WHERE is_admin = 1 AND disabled = 0")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)
+        Ok(self.csr(id).await?.map_or(CsrUpdate::NotFound, CsrUpdate::Updated))
     }
 
     // ---- sign-in tokens ----
@@ -416,11 +427,11 @@ impl Db {
     /// Sessions, newest first: those `csr` took part in, or all when `csr` is `None`; filtered
     /// by a substring of the type or tracking code when `query` is given.
     pub async fn list_sessions(&self, csr: Option<i64>, query: Option<&str>, limit: i64) -> DbResult<Vec<SessionRow>> {
-        let pattern = query.map(|q| format!("%{}%", q.replace(['%', '_'], "")));
+        let pattern = query.map(|q| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
         sqlx::query(
             "SELECT s.* FROM sessions s
              WHERE (?1 IS NULL OR EXISTS (SELECT 1 FROM session_csrs c WHERE c.session_id = s.id AND c.csr_id = ?1))
-               AND (?2 IS NULL OR s.session_type LIKE ?2 OR s.tracking_code LIKE ?2)
+               AND (?2 IS NULL OR s.session_type LIKE ?2 ESCAPE '\\' OR s.tracking_code LIKE ?2 ESCAPE '\\')
              ORDER BY s.started_at DESC, s.id LIMIT ?3",
         )
         .bind(csr)
@@ -535,7 +546,7 @@ impl Db {
     }
 
     pub async fn invitations(&self, session_id: &str) -> DbResult<Vec<InvitationRow>> {
-        sqlx::query("SELECT * FROM invitations WHERE session_id = ? ORDER BY created_at, id")
+        sqlx::query("SELECT * FROM invitations WHERE session_id = ? ORDER BY created_at, rowid")
             .bind(session_id)
             .fetch_all(&self.pool)
             .await?

@@ -16,6 +16,8 @@ pub enum ApiError {
     Forbidden { code: &'static str, message: String },
     /// 404: no such thing, or not visible to the caller.
     NotFound(String),
+    /// 405: the path exists but not with this method.
+    MethodNotAllowed,
     /// 409: a conflict with current state (ended session, duplicate name...).
     Conflict { code: &'static str, message: String },
     /// 410: the invitation can't be used any more.
@@ -42,6 +44,7 @@ impl ApiError {
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Gone { .. } => StatusCode::GONE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -56,6 +59,7 @@ impl ApiError {
             Self::BadRequest(_) => "bad_request",
             Self::Unauthorized(_) => "unauthorized",
             Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge(_) => "too_large",
             Self::TooManyRequests { .. } => "too_many_attempts",
             Self::Unavailable(_) => "unavailable",
@@ -121,6 +125,7 @@ impl From<InvitationError> for ApiError {
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Self::MethodNotAllowed => f.write_str("this endpoint does not accept that method"),
             Self::BadRequest(m)
             | Self::Unauthorized(m)
             | Self::NotFound(m)

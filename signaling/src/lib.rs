@@ -53,7 +53,8 @@ pub fn app(state: AppState) -> Router {
         .route("/join", post(invitations::join))
         .route("/ice", get(ice::ice))
         .route("/ws", get(ws::upgrade))
-        .fallback(|| async { error::ApiError::NotFound("no such API endpoint".into()) });
+        .fallback(|| async { error::ApiError::NotFound("no such API endpoint".into()) })
+        .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed });
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .nest("/api/v1", api)

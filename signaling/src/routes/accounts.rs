@@ -2,13 +2,13 @@
 //! settings.
 
 use crate::auth::{Admin, ClientAddr, SignedIn, AUTH_COOKIE};
-use crate::db::CsrRow;
+use crate::db::{CsrRow, CsrUpdate};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::Body;
+use crate::routes::{Body, PathArg};
 use crate::secrets::{hash_password, hash_token, new_token, verify_password};
 use crate::settings::OrgSettings;
 use crate::state::{now_ms, AppState};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -130,11 +130,9 @@ pub async fn change_password(
         return Err(ApiError::forbidden("wrong_password", "the current password is wrong"));
     }
     let hash = hash_blocking(body.new).await?;
-    let csr = state
-        .db
-        .update_csr(me.csr.id, None, Some(&hash), None, None, Some(false))
-        .await?
-        .ok_or_else(|| ApiError::NotFound("account not found".into()))?;
+    let CsrUpdate::Updated(csr) = state.db.update_csr(me.csr.id, None, Some(&hash), None, None, Some(false)).await? else {
+        return Err(ApiError::NotFound("account not found".into()));
+    };
     // Changing the password signs out every device; this one signs in again.
     let now = now_ms();
     state.db.insert_auth_token(&me.token_hash, csr.id, now, now + state.config.sign_in_hours * 3_600_000).await?;
@@ -199,10 +197,9 @@ pub struct CsrChange {
 pub async fn update_csr(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(id): Path<i64>,
+    PathArg(id): PathArg<i64>,
     Body(body): Body<CsrChange>,
 ) -> ApiResult<Json<CsrRow>> {
-    let target = state.db.csr(id).await?.ok_or_else(|| ApiError::NotFound(format!("no CSR account {id}")))?;
     let display_name = body
         .display_name
         .as_deref()
@@ -215,19 +212,17 @@ pub async fn update_csr(
         }
         None => None,
     };
-    let loses_admin = target.is_admin && !target.disabled && (body.is_admin == Some(false) || body.disabled == Some(true));
-    if loses_admin && state.db.admin_count().await? <= 1 {
-        return Err(ApiError::conflict("last_admin", "this is the last enabled administrator; make another admin first"));
-    }
     if id == admin.csr.id && body.disabled == Some(true) {
         return Err(ApiError::conflict("self_disable", "you can't disable your own account"));
     }
-    let csr = state
-        .db
-        .update_csr(id, display_name.as_deref(), hash.as_deref(), body.is_admin, body.disabled, None)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no CSR account {id}")))?;
-    Ok(Json(csr))
+    match state.db.update_csr(id, display_name.as_deref(), hash.as_deref(), body.is_admin, body.disabled, None).await? {
+        CsrUpdate::Updated(csr) => Ok(Json(csr)),
+        CsrUpdate::NotFound => Err(ApiError::NotFound(format!("no CSR account {id}"))),
+        CsrUpdate::WouldLeaveNoAdmin => Err(ApiError::conflict(
+            "last_admin",
+            "this is the last enabled administrator; make another admin first",
+        )),
+    }
 }
 
 /// GET /api/v1/admin/settings

@@ -6,10 +6,10 @@ use crate::db::InvitationRow;
 use crate::error::{ApiError, ApiResult};
 use crate::ratelimit::Limited;
 use crate::routes::sessions::{csr_in_live_session, readable};
-use crate::routes::Body;
+use crate::routes::{Body, PathArg};
 use crate::secrets::{hash_token, new_token, random_below};
 use crate::state::{now_ms, AppState};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -29,7 +29,7 @@ pub struct NewInvitation {
 pub async fn create(
     State(state): State<AppState>,
     me: SignedIn,
-    Path(id): Path<String>,
+    PathArg(id): PathArg<String>,
     Body(body): Body<NewInvitation>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let ttl = body.ttl_secs.unwrap_or(state.config.invitation_ttl_secs);
@@ -74,7 +74,7 @@ pub async fn create(
 }
 
 /// GET /api/v1/sessions/{id}/invitations (no secrets)
-pub async fn list(State(state): State<AppState>, me: SignedIn, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn list(State(state): State<AppState>, me: SignedIn, PathArg(id): PathArg<String>) -> ApiResult<Json<Value>> {
     let row = readable(&state, &me, &id).await?;
     Ok(Json(json!({ "invitations": state.db.invitations(&row.id).await? })))
 }
@@ -83,7 +83,7 @@ pub async fn list(State(state): State<AppState>, me: SignedIn, Path(id): Path<St
 pub async fn revoke(
     State(state): State<AppState>,
     me: SignedIn,
-    Path((id, invitation)): Path<(String, String)>,
+    PathArg((id, invitation)): PathArg<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let (hub, _) = csr_in_live_session(&state, &me, &id).await?;
     if state.db.revoke_invitation(&hub.id, &invitation, now_ms()).await? {

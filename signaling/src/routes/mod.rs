@@ -1,4 +1,5 @@
-//! The REST API's routes, and the JSON body extractor whose errors name what is wrong.
+//! The REST API's routes, and the body, path and query extractors whose errors are JSON
+//! `ApiError`s naming what is wrong.
 
 pub mod accounts;
 pub mod ice;
@@ -7,7 +8,8 @@ pub mod sessions;
 
 use crate::error::ApiError;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 /// Request bodies above this size are refused.
@@ -31,5 +33,35 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             ))),
             Err(e) => Err(ApiError::BadRequest(format!("invalid request body: {}", e.body_text()))),
         }
+    }
+}
+
+/// `Path<T>` whose rejection is a JSON `ApiError`.
+#[derive(Debug)]
+pub struct PathArg<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathArg<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| PathArg(v))
+            .map_err(|e| ApiError::BadRequest(format!("invalid path: {}", e.body_text())))
+    }
+}
+
+/// `Query<T>` whose rejection is a JSON `ApiError`.
+#[derive(Debug)]
+pub struct QueryArgs<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryArgs<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| QueryArgs(v))
+            .map_err(|e| ApiError::BadRequest(format!("invalid query string: {}", e.body_text())))
     }
 }

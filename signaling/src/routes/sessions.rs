@@ -5,10 +5,10 @@ use crate::auth::SignedIn;
 use crate::db::SessionRow;
 use crate::error::{ApiError, ApiResult};
 use crate::hub::Hub;
-use crate::routes::Body;
+use crate::routes::{Body, PathArg, QueryArgs};
 use crate::secrets::{hash_token, new_token};
 use crate::state::{now_ms, AppState};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::header::CONTENT_DISPOSITION;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -117,7 +117,7 @@ pub struct ListQuery {
 }
 
 /// GET /api/v1/sessions
-pub async fn list(State(state): State<AppState>, me: SignedIn, Query(q): Query<ListQuery>) -> ApiResult<Json<Value>> {
+pub async fn list(State(state): State<AppState>, me: SignedIn, QueryArgs(q): QueryArgs<ListQuery>) -> ApiResult<Json<Value>> {
     if q.all && !me.csr.is_admin {
         return Err(ApiError::forbidden("admin_only", "only an administrator can list every CSR's sessions"));
     }
@@ -155,13 +155,13 @@ async fn record_json(state: &AppState, row: &SessionRow) -> ApiResult<Value> {
 }
 
 /// GET /api/v1/sessions/{id}
-pub async fn record(State(state): State<AppState>, me: SignedIn, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn record(State(state): State<AppState>, me: SignedIn, PathArg(id): PathArg<String>) -> ApiResult<Json<Value>> {
     let row = readable(&state, &me, &id).await?;
     Ok(Json(record_json(&state, &row).await?))
 }
 
 /// GET /api/v1/sessions/{id}/export: the record as a JSON file.
-pub async fn export(State(state): State<AppState>, me: SignedIn, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn export(State(state): State<AppState>, me: SignedIn, PathArg(id): PathArg<String>) -> ApiResult<Response> {
     let row = readable(&state, &me, &id).await?;
     let body = record_json(&state, &row).await?;
     let disposition = format!("attachment; filename=\"session-{id}.json\"");
@@ -193,7 +193,7 @@ pub struct Notes {
 pub async fn save_notes(
     State(state): State<AppState>,
     me: SignedIn,
-    Path(id): Path<String>,
+    PathArg(id): PathArg<String>,
     Body(body): Body<Notes>,
 ) -> ApiResult<Json<Value>> {
     let (hub, participant) = csr_in_live_session(&state, &me, &id).await?;

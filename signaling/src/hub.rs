@@ -203,6 +203,13 @@ impl Hub {
             .change(state, None, |s| Ok(((), s.set_connected(participant, true)?)))
             .await?;
         let mut inner = self.inner.lock().await;
+        // The session may have ended, or the participant left, between the two locks.
+        let present = inner.session.participant(participant).is_some_and(|p| p.present());
+        if !inner.session.is_live() {
+            return Err(RuleViolation::SessionEnded.into());
+        } else if !present {
+            return Err(RuleViolation::NotInSession { participant }.into());
+        }
         let role = inner.session.role(participant).unwrap_or(Role::Customer);
         conn.send_msg(&ServerMessage::Welcome {
             version: PROTOCOL_VERSION,

@@ -1,5 +1,6 @@
 //! Test harness shared by the workspace integration tests: a real service on `127.0.0.1:0`
-//! with its own SQLite file, a minimal HTTP/1.1 client and a WebSocket participant client.
+//! with its own SQLite file, REST through the engine's client, and a raw WebSocket participant
+//! client (raw, so tests can send malformed frames and watch closes).
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -8,8 +9,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tether_signaling::config::Config;
+use tether_engine::service::ServiceUrl;
 use tether_signaling::Service;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
@@ -145,29 +146,11 @@ pub async fn login_with(addr: SocketAddr, username: &str, password: &str) -> Str
     str_at(&body, "/token")
 }
 
-/// One HTTP/1.1 request with `Connection: close`; returns the status and the JSON body
+/// One REST request through the engine's client; returns the status and the JSON body
 /// (`Value::Null` when the body is empty or not JSON).
 pub async fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-        if let Some(t) = token {
-            req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-        }
-        if !body.is_empty() {
-            req.push_str("Content-Type: application/json\r\n");
-        }
-        req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-        stream.write_all(req.as_bytes()).await.expect("write request");
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await.expect("read response");
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        (status, serde_json::from_str(body).unwrap_or(Value::Null))
-    };
-    tokio::time::timeout(WAIT, exchange).await.expect("HTTP request timed out")
+    let url = ServiceUrl::parse(&format!("http://{addr}")).expect("loopback URL");
+    url.exchange(method, path, token, body.as_ref()).await.expect("HTTP exchange")
 }
 
 /// A participant's signaling connection.

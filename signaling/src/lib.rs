@@ -24,6 +24,7 @@ use crate::routes::{accounts, ice, invitations, sessions, MAX_BODY_BYTES};
 use crate::state::{now_ms, AppState};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, patch, post, put};
+use axum::serve::ListenerExt;
 use axum::Router;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -112,6 +113,11 @@ impl Service {
         let router = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let mut stop = shutdown_rx;
         let task = tokio::spawn(async move {
+            // Without TCP_NODELAY, Nagle holds a small message queued behind an unacknowledged
+            // one (e.g. a candidate right after an answer) for a delayed ACK: ~40 ms stalls.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|s| *s).await;

@@ -31,6 +31,17 @@ pub fn random_below(limit: u32) -> u32 {
     rand::rng().random_range(0..limit)
 }
 
+/// At most this many argon2 computations at once: each takes 19 MiB, and the allocator keeps
+/// it on the thread that ran it, so unbounded parallel sign-ins would grow memory.
+const PARALLEL_HASHES: usize = 2;
+
+/// Run an argon2 computation off the async threads, at most `PARALLEL_HASHES` at a time.
+pub async fn blocking_hash<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+    static PERMITS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PARALLEL_HASHES);
+    let _permit = PERMITS.acquire().await.map_err(|e| e.to_string())?;
+    tokio::task::spawn_blocking(work).await.map_err(|e| e.to_string())
+}
+
 /// argon2id with the crate's default parameters (19 MiB, 2 passes), PHC string.
 pub fn hash_password(password: &str) -> Result<String, String> {
     let salt = SaltString::encode_b64(&rand::rng().random::<[u8; 16]>()).map_err(|e| e.to_string())?;

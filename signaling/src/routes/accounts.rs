@@ -5,7 +5,7 @@ use crate::auth::{Admin, ClientAddr, SignedIn, AUTH_COOKIE};
 use crate::db::{CsrRow, CsrUpdate};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::{Body, PathArg};
-use crate::secrets::{hash_password, hash_token, new_token, verify_password};
+use crate::secrets::{blocking_hash, hash_password, hash_token, new_token, verify_password};
 use crate::settings::OrgSettings;
 use crate::state::{now_ms, AppState};
 use axum::extract::State;
@@ -20,10 +20,11 @@ use tether_protocol::{check_text, MAX_NAME_CHARS};
 const MIN_PASSWORD: usize = 10;
 
 async fn hash_blocking(password: String) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(ApiError::Internal)
+    blocking_hash(move || hash_password(&password)).await.map_err(ApiError::Internal)?.map_err(ApiError::Internal)
+}
+
+async fn verify_blocking(password: String, phc: String) -> ApiResult<bool> {
+    blocking_hash(move || verify_password(&password, &phc)).await.map_err(ApiError::Internal)
 }
 
 fn check_password(password: &str) -> ApiResult<()> {
@@ -68,10 +69,7 @@ pub async fn login(State(state): State<AppState>, addr: ClientAddr, Body(body): 
         Some(c) => c.password_hash.clone(),
         None => dummy_hash()?,
     };
-    let password = body.password;
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let ok = verify_blocking(body.password, phc).await?;
     let csr = csr.filter(|_| ok).ok_or_else(wrong)?;
     if csr.disabled {
         return Err(ApiError::forbidden("account_disabled", "this account is disabled; ask an administrator"));
@@ -122,10 +120,7 @@ pub async fn change_password(
 ) -> ApiResult<Json<CsrRow>> {
     check_password(&body.new)?;
     let phc = me.csr.password_hash.clone();
-    let current = body.current;
-    let ok = tokio::task::spawn_blocking(move || verify_password(&current, &phc))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let ok = verify_blocking(body.current, phc).await?;
     if !ok {
         return Err(ApiError::forbidden("wrong_password", "the current password is wrong"));
     }

@@ -12,6 +12,10 @@ pub enum EngineError {
     Service { status: u16, code: String, message: String },
     /// The service's answer was not what the protocol documents.
     Protocol(String),
+    /// The request is not valid (empty chat, nobody to send to...).
+    Invalid(String),
+    /// The WebRTC layer failed.
+    Peer(String),
     /// The session or its connection has closed.
     Closed,
 }
@@ -23,6 +27,8 @@ impl fmt::Display for EngineError {
             Self::Io(e) => write!(f, "can't reach the service: {e}"),
             Self::Service { status, code, message } => write!(f, "{message} ({code}, HTTP {status})"),
             Self::Protocol(e) => write!(f, "unexpected answer from the service: {e}"),
+            Self::Invalid(e) => f.write_str(e),
+            Self::Peer(e) => write!(f, "peer connection: {e}"),
             Self::Closed => write!(f, "the connection to the session is closed"),
         }
     }

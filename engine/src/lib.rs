@@ -12,7 +12,10 @@
 //! on a bounded channel the embedding program reads.
 
 pub mod error;
+mod peer;
 pub mod service;
+pub mod session;
 pub mod signaling;
 
 pub use error::EngineError;
+pub use session::{ChatLine, Engine, EngineConfig, EngineEvent};

@@ -34,6 +34,7 @@ mod events;
 mod ids;
 mod invitation;
 mod limits;
+mod peer;
 mod session;
 mod settings;
 mod violation;
@@ -50,6 +51,10 @@ pub use invitation::{
     SESSION_NUMBER_RANGE,
 };
 pub use limits::{check_text, MAX_MESSAGE_BYTES, MAX_NAME_CHARS, MAX_NOTES_BYTES, MAX_TRACKING_CODE_CHARS};
+pub use peer::{
+    chat_recipients, offers_to, PeerDecodeError, PeerMessage, CONTROL_CHANNEL, MAX_CHAT_CHARS,
+    MAX_PEER_MESSAGE_BYTES,
+};
 pub use session::{
     Consent, Participant, ParticipantKind, Roster, RosterEntry, RunningActivity, Session,
     SessionState,

@@ -1,0 +1,209 @@
+//! One WebRTC peer connection to one other participant, with the reliable `tether` control
+//! data channel. The only module of the engine that knows webrtc-rs.
+
+use crate::error::EngineError;
+use bytes::BytesMut;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tether_protocol::{SignalData, CONTROL_CHANNEL};
+use tokio::sync::{mpsc, Mutex};
+use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
+use webrtc::peer_connection::{
+    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
+    PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceServer,
+    RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription, Registry,
+};
+
+/// A STUN/TURN server as the service's `/api/v1/ice` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    pub username: String,
+    pub credential: String,
+}
+
+/// What a peer reports to the session that owns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// Signaling to relay to the remote participant.
+    Signal(SignalData),
+    /// The control channel is open: messages can flow.
+    Open,
+    /// A message arrived on the control channel.
+    Message(Vec<u8>),
+    /// The connection failed or closed.
+    Closed,
+}
+
+fn webrtc_err(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Peer(e.to_string())
+}
+
+/// The control channel once it exists (created by the offerer, announced to the answerer).
+type ChannelSlot = Arc<Mutex<Option<Arc<dyn DataChannel>>>>;
+
+struct Handler {
+    events: mpsc::Sender<PeerEvent>,
+    channel: ChannelSlot,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        if let Ok(init) = event.candidate.to_json() {
+            let data = SignalData::Candidate {
+                candidate: init.candidate,
+                sdp_mid: init.sdp_mid,
+                sdp_m_line_index: init.sdp_mline_index,
+            };
+            let _ = self.events.send(PeerEvent::Signal(data)).await;
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        if matches!(state, RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed) {
+            let _ = self.events.send(PeerEvent::Closed).await;
+        }
+    }
+
+    async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
+        if channel.label().await.is_ok_and(|l| l == CONTROL_CHANNEL) {
+            *self.channel.lock().await = Some(channel.clone());
+            // Must not await the channel here: returning unblocks the connection's driver.
+            tokio::spawn(pump(channel, self.events.clone()));
+        }
+    }
+}
+
+/// Forward a channel's events to the session until it closes.
+async fn pump(channel: Arc<dyn DataChannel>, events: mpsc::Sender<PeerEvent>) {
+    while let Some(event) = channel.poll().await {
+        let out = match event {
+            DataChannelEvent::OnOpen => PeerEvent::Open,
+            DataChannelEvent::OnMessage(msg) => PeerEvent::Message(msg.data.to_vec()),
+            DataChannelEvent::OnClose => PeerEvent::Closed,
+            _ => continue,
+        };
+        let closed = out == PeerEvent::Closed;
+        if events.send(out).await.is_err() || closed {
+            return;
+        }
+    }
+}
+
+/// A connection to one remote participant.
+pub struct Peer {
+    pc: Arc<dyn PeerConnection>,
+    channel: ChannelSlot,
+    /// Candidates that arrived before the remote description; added once it is set.
+    pending: Mutex<Vec<RTCIceCandidateInit>>,
+    has_remote: AtomicBool,
+    events: mpsc::Sender<PeerEvent>,
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer").field("has_remote", &self.has_remote).finish_non_exhaustive()
+    }
+}
+
+impl Peer {
+    /// Build the connection; the offering side also creates the control channel and sends the
+    /// offer (through `events`).
+    pub async fn start(
+        offerer: bool,
+        ice_servers: &[IceServer],
+        bind: &[String],
+        events: mpsc::Sender<PeerEvent>,
+    ) -> Result<Peer, EngineError> {
+        let mut media = MediaEngine::default();
+        media.register_default_codecs().map_err(webrtc_err)?;
+        let registry = register_default_interceptors(Registry::new(), &mut media).map_err(webrtc_err)?;
+        let servers = ice_servers
+            .iter()
+            .map(|s| RTCIceServer { urls: s.urls.clone(), username: s.username.clone(), credential: s.credential.clone() })
+            .collect();
+        let channel: ChannelSlot = Arc::new(Mutex::new(None));
+        let handler = Handler { events: events.clone(), channel: channel.clone() };
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().with_ice_servers(servers).build())
+            .with_media_engine(media)
+            .with_interceptor_registry(registry)
+            .with_handler(Arc::new(handler))
+            .with_udp_addrs(bind.to_vec())
+            .build()
+            .await
+            .map_err(webrtc_err)?;
+        let peer = Peer { pc: Arc::new(pc), channel, pending: Mutex::new(Vec::new()), has_remote: AtomicBool::new(false), events };
+        if offerer {
+            let init = RTCDataChannelInit { ordered: true, ..Default::default() };
+            let dc = peer.pc.create_data_channel(CONTROL_CHANNEL, Some(init)).await.map_err(webrtc_err)?;
+            *peer.channel.lock().await = Some(dc.clone());
+            tokio::spawn(pump(dc, peer.events.clone()));
+            let offer = peer.pc.create_offer(None).await.map_err(webrtc_err)?;
+            let sdp = offer.sdp.clone();
+            peer.pc.set_local_description(offer).await.map_err(webrtc_err)?;
+            peer.events.send(PeerEvent::Signal(SignalData::Offer { sdp })).await.map_err(|_| EngineError::Closed)?;
+        }
+        Ok(peer)
+    }
+
+    /// Apply signaling from the remote participant.
+    pub async fn handle_signal(&self, data: SignalData) -> Result<(), EngineError> {
+        match data {
+            SignalData::Offer { sdp } => {
+                let offer = RTCSessionDescription::offer(sdp).map_err(webrtc_err)?;
+                self.pc.set_remote_description(offer).await.map_err(webrtc_err)?;
+                self.remote_set().await?;
+                let answer = self.pc.create_answer(None).await.map_err(webrtc_err)?;
+                let sdp = answer.sdp.clone();
+                self.pc.set_local_description(answer).await.map_err(webrtc_err)?;
+                self.events.send(PeerEvent::Signal(SignalData::Answer { sdp })).await.map_err(|_| EngineError::Closed)?;
+            }
+            SignalData::Answer { sdp } => {
+                let answer = RTCSessionDescription::answer(sdp).map_err(webrtc_err)?;
+                self.pc.set_remote_description(answer).await.map_err(webrtc_err)?;
+                self.remote_set().await?;
+            }
+            SignalData::Candidate { candidate, sdp_mid, sdp_m_line_index } => {
+                let init = RTCIceCandidateInit { candidate, sdp_mid, sdp_mline_index: sdp_m_line_index, ..Default::default() };
+                if self.has_remote.load(Ordering::Acquire) {
+                    self.pc.add_ice_candidate(init).await.map_err(webrtc_err)?;
+                } else {
+                    self.pending.lock().await.push(init);
+                }
+            }
+            SignalData::EndOfCandidates => {}
+        }
+        Ok(())
+    }
+
+    async fn remote_set(&self) -> Result<(), EngineError> {
+        self.has_remote.store(true, Ordering::Release);
+        let pending = std::mem::take(&mut *self.pending.lock().await);
+        for init in pending {
+            self.pc.add_ice_candidate(init).await.map_err(webrtc_err)?;
+        }
+        Ok(())
+    }
+
+    /// Send a text message on the control channel.
+    pub async fn send_text(&self, text: &str) -> Result<(), EngineError> {
+        let channel = self.channel.lock().await.clone().ok_or(EngineError::Closed)?;
+        channel.send_text(text).await.map_err(webrtc_err)
+    }
+
+    /// Send raw bytes on the control channel (tests use this to play a misbehaving peer).
+    pub async fn send_bytes(&self, bytes: &[u8]) -> Result<(), EngineError> {
+        let channel = self.channel.lock().await.clone().ok_or(EngineError::Closed)?;
+        channel.send(BytesMut::from(bytes)).await.map_err(webrtc_err)
+    }
+
+    /// Close the channel and the connection, releasing sockets and tasks.
+    pub async fn close(&self) {
+        if let Some(channel) = self.channel.lock().await.take() {
+            let _ = channel.close().await;
+        }
+        let _ = self.pc.close().await;
+    }
+}

@@ -1,12 +1,14 @@
 //! Load benchmark of the signaling relay: starts the real `tether-signaling` binary and, in the same
 //! run, a PeerJS server, connects many two-participant sessions to each on 127.0.0.1, drives
 //! open-loop offer/answer/candidate rounds at fixed rates and prints sessions per second,
-//! offer-to-answer latency percentiles and server memory per idle participant.
+//! offer-to-answer and whole-round latency percentiles, CPU use, and server memory per idle
+//! participant.
 //!
 //! Run with `cargo bench -p tether-signaling --bench relay` (or `scripts/bench-signaling.sh`);
 //! BENCHMARKS.md describes the method. Knobs (environment): `RELAY_SESSIONS` (2000),
 //! `RELAY_LEVELS` (200,1000,2000 sessions/s), `RELAY_WARMUP_SECS` (2), `RELAY_MEASURE_SECS` (8),
-//! `RELAY_CLIENT_THREADS` (1), `RELAY_SKIP_PEERJS` (unset), `PEERJS_DIR` (target/bench/peerjs).
+//! `RELAY_CLIENT_THREADS` (1), `RELAY_SKIP_PEERJS` (unset), `PEERJS_DIR` (target/bench/peerjs),
+//! `RELAY_TETHER_BIN` (another build of the service, for experiments).
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -1439,6 +1441,18 @@ fn report(results: &[ServerResult], opts: &Opts, versions: &str) -> String {
         }
     }
     let _ = writeln!(out);
+    let busiest = results
+        .iter()
+        .flat_map(|r| &r.levels)
+        .map(|l| l.other_cpu)
+        .fold(0.0f64, f64::max);
+    if busiest > 25.0 {
+        let _ = writeln!(
+            out,
+            "NOTE: other processes used up to {busiest:.0}% CPU (of {}%) during a measured window; those figures are disturbed.\n",
+            std::thread::available_parallelism().map_or(100, |n| n.get() * 100)
+        );
+    }
     for r in results {
         let _ = writeln!(
             out,

@@ -1,7 +1,7 @@
 //! A whole support session through the signaling service on loopback, printed step by step.
 
-use serde_json::{json, Value};
-use tether_tests::{str_at, temp_dir, TestService};
+use serde_json::{Value, json};
+use tether_tests::{TestService, str_at, temp_dir};
 
 fn show(step: &str, detail: impl std::fmt::Display) {
     println!("{step:<44} {detail}");
@@ -15,32 +15,46 @@ async fn main() {
 
     let ana = svc.csr("ana", "Ana (support)").await;
     show("CSR signed in", "ana");
-    let (session, ana_token) = svc.start_session(&ana, json!({"tracking_code": "CASE-42"})).await;
+    let (session, ana_token) = svc
+        .start_session(&ana, json!({"tracking_code": "CASE-42"}))
+        .await;
     show("session started", &session);
 
     let invitation = svc.invite(&ana, &session, "customer").await;
     show("customer invited: link", str_at(&invitation, "/link"));
-    show("customer invited: code to read out", str_at(&invitation, "/code"));
-    let carl_token = svc.join_ok(json!({"code": invitation["code"]}), "Carl", None).await;
+    show(
+        "customer invited: code to read out",
+        str_at(&invitation, "/code"),
+    );
+    let carl_token = svc
+        .join_ok(json!({"code": invitation["code"]}), "Carl", None)
+        .await;
 
     let mut a = svc.connect(&ana_token).await;
     let mut c = svc.connect(&carl_token).await;
     show("Ana connected as", a.role());
     show("Carl joined by code and connected as", c.role());
 
-    a.send(json!({"type": "signal", "to": c.id, "data": {"kind": "offer", "sdp": "v=0 (offer)"}})).await;
+    a.send(json!({"type": "signal", "to": c.id, "data": {"kind": "offer", "sdp": "v=0 (offer)"}}))
+        .await;
     let offer = c.expect("offer", |m| m["type"] == "signal").await;
     show("Carl received, relayed from Ana", &offer["data"]);
-    c.send(json!({"type": "signal", "to": a.id, "data": {"kind": "answer", "sdp": "v=0 (answer)"}})).await;
+    c.send(
+        json!({"type": "signal", "to": a.id, "data": {"kind": "answer", "sdp": "v=0 (answer)"}}),
+    )
+    .await;
     let answer = a.expect("answer", |m| m["type"] == "signal").await;
     show("Ana received, relayed from Carl", &answer["data"]);
 
-    a.send(json!({"type": "request_consent", "customer": c.id, "capability": "remote_view"})).await;
+    a.send(json!({"type": "request_consent", "customer": c.id, "capability": "remote_view"}))
+        .await;
     let asked = c.expect_event("consent_requested").await;
     show("Carl is asked for consent", &asked["capability"]);
-    c.send(json!({"type": "answer_consent", "capability": "remote_view", "granted": true})).await;
+    c.send(json!({"type": "answer_consent", "capability": "remote_view", "granted": true}))
+        .await;
     a.expect_event("consent_answered").await;
-    a.send(json!({"type": "start_activity", "activity": "view_desktop"})).await;
+    a.send(json!({"type": "start_activity", "activity": "view_desktop"}))
+        .await;
     let started = a.expect_event("activity_started").await;
     show("Ana views Carl's desktop", &started);
 
@@ -48,12 +62,26 @@ async fn main() {
     let refused = c.expect("refusal", |m| m["type"] == "error").await;
     show("Carl tries to end the session", &refused["message"]);
 
-    a.send(json!({"type": "end", "notes": "Printer driver reinstalled."})).await;
+    a.send(json!({"type": "end", "notes": "Printer driver reinstalled."}))
+        .await;
     let (closed, _) = c.until_closed().await;
-    show("Ana ended the session; Carl's connection", format!("closed ({:?}, {:?})", closed.code, closed.reason));
+    show(
+        "Ana ended the session; Carl's connection",
+        format!("closed ({:?}, {:?})", closed.code, closed.reason),
+    );
 
-    let (_, record) = svc.http("GET", &format!("/api/v1/sessions/{session}"), Some(&ana), None).await;
-    println!("\nsession record ({} events):", record["events"].as_array().map_or(0, Vec::len));
+    let (_, record) = svc
+        .http(
+            "GET",
+            &format!("/api/v1/sessions/{session}"),
+            Some(&ana),
+            None,
+        )
+        .await;
+    println!(
+        "\nsession record ({} events):",
+        record["events"].as_array().map_or(0, Vec::len)
+    );
     for entry in record["events"].as_array().into_iter().flatten() {
         let event: &Value = &entry["event"];
         println!("  #{:<3} {}", entry["seq"], event);

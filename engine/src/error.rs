@@ -9,7 +9,11 @@ pub enum EngineError {
     /// The service could not be reached or the connection broke.
     Io(String),
     /// The service answered with an error (`code` from its JSON body).
-    Service { status: u16, code: String, message: String },
+    Service {
+        status: u16,
+        code: String,
+        message: String,
+    },
     /// The service's answer was not what the protocol documents.
     Protocol(String),
     /// The request is not valid (empty chat, nobody to send to...).
@@ -25,7 +29,11 @@ impl fmt::Display for EngineError {
         match self {
             Self::BadUrl(u) => write!(f, "bad service URL {u:?}: expected http://host:port"),
             Self::Io(e) => write!(f, "can't reach the service: {e}"),
-            Self::Service { status, code, message } => write!(f, "{message} ({code}, HTTP {status})"),
+            Self::Service {
+                status,
+                code,
+                message,
+            } => write!(f, "{message} ({code}, HTTP {status})"),
             Self::Protocol(e) => write!(f, "unexpected answer from the service: {e}"),
             Self::Invalid(e) => f.write_str(e),
             Self::Peer(e) => write!(f, "peer connection: {e}"),

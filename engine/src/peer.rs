@@ -3,15 +3,15 @@
 
 use crate::error::EngineError;
 use bytes::BytesMut;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tether_protocol::{SignalData, CONTROL_CHANNEL};
-use tokio::sync::{mpsc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use tether_protocol::{CONTROL_CHANNEL, SignalData};
+use tokio::sync::{Mutex, mpsc};
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::{
-    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
-    PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceServer,
-    RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription, Registry,
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceServer, RTCPeerConnectionIceEvent,
+    RTCPeerConnectionState, RTCSessionDescription, Registry, register_default_interceptors,
 };
 
 /// A STUN/TURN server as the service's `/api/v1/ice` gives it.
@@ -61,7 +61,10 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        if matches!(state, RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed) {
+        if matches!(
+            state,
+            RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
+        ) {
             let _ = self.events.send(PeerEvent::Closed).await;
         }
     }
@@ -103,7 +106,9 @@ pub struct Peer {
 
 impl std::fmt::Debug for Peer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Peer").field("has_remote", &self.has_remote).finish_non_exhaustive()
+        f.debug_struct("Peer")
+            .field("has_remote", &self.has_remote)
+            .finish_non_exhaustive()
     }
 }
 
@@ -118,15 +123,27 @@ impl Peer {
     ) -> Result<Peer, EngineError> {
         let mut media = MediaEngine::default();
         media.register_default_codecs().map_err(webrtc_err)?;
-        let registry = register_default_interceptors(Registry::new(), &mut media).map_err(webrtc_err)?;
+        let registry =
+            register_default_interceptors(Registry::new(), &mut media).map_err(webrtc_err)?;
         let servers = ice_servers
             .iter()
-            .map(|s| RTCIceServer { urls: s.urls.clone(), username: s.username.clone(), credential: s.credential.clone() })
+            .map(|s| RTCIceServer {
+                urls: s.urls.clone(),
+                username: s.username.clone(),
+                credential: s.credential.clone(),
+            })
             .collect();
         let channel: ChannelSlot = Arc::new(Mutex::new(None));
-        let handler = Handler { events: events.clone(), channel: channel.clone() };
+        let handler = Handler {
+            events: events.clone(),
+            channel: channel.clone(),
+        };
         let pc = PeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().with_ice_servers(servers).build())
+            .with_configuration(
+                RTCConfigurationBuilder::new()
+                    .with_ice_servers(servers)
+                    .build(),
+            )
             .with_media_engine(media)
             .with_interceptor_registry(registry)
             .with_handler(Arc::new(handler))
@@ -134,16 +151,35 @@ impl Peer {
             .build()
             .await
             .map_err(webrtc_err)?;
-        let peer = Peer { pc: Arc::new(pc), channel, pending: Mutex::new(Vec::new()), has_remote: AtomicBool::new(false), events };
+        let peer = Peer {
+            pc: Arc::new(pc),
+            channel,
+            pending: Mutex::new(Vec::new()),
+            has_remote: AtomicBool::new(false),
+            events,
+        };
         if offerer {
-            let init = RTCDataChannelInit { ordered: true, ..Default::default() };
-            let dc = peer.pc.create_data_channel(CONTROL_CHANNEL, Some(init)).await.map_err(webrtc_err)?;
+            let init = RTCDataChannelInit {
+                ordered: true,
+                ..Default::default()
+            };
+            let dc = peer
+                .pc
+                .create_data_channel(CONTROL_CHANNEL, Some(init))
+                .await
+                .map_err(webrtc_err)?;
             *peer.channel.lock().await = Some(dc.clone());
             tokio::spawn(pump(dc, peer.events.clone()));
             let offer = peer.pc.create_offer(None).await.map_err(webrtc_err)?;
             let sdp = offer.sdp.clone();
-            peer.pc.set_local_description(offer).await.map_err(webrtc_err)?;
-            peer.events.send(PeerEvent::Signal(SignalData::Offer { sdp })).await.map_err(|_| EngineError::Closed)?;
+            peer.pc
+                .set_local_description(offer)
+                .await
+                .map_err(webrtc_err)?;
+            peer.events
+                .send(PeerEvent::Signal(SignalData::Offer { sdp }))
+                .await
+                .map_err(|_| EngineError::Closed)?;
         }
         Ok(peer)
     }
@@ -153,20 +189,41 @@ impl Peer {
         match data {
             SignalData::Offer { sdp } => {
                 let offer = RTCSessionDescription::offer(sdp).map_err(webrtc_err)?;
-                self.pc.set_remote_description(offer).await.map_err(webrtc_err)?;
+                self.pc
+                    .set_remote_description(offer)
+                    .await
+                    .map_err(webrtc_err)?;
                 self.remote_set().await?;
                 let answer = self.pc.create_answer(None).await.map_err(webrtc_err)?;
                 let sdp = answer.sdp.clone();
-                self.pc.set_local_description(answer).await.map_err(webrtc_err)?;
-                self.events.send(PeerEvent::Signal(SignalData::Answer { sdp })).await.map_err(|_| EngineError::Closed)?;
+                self.pc
+                    .set_local_description(answer)
+                    .await
+                    .map_err(webrtc_err)?;
+                self.events
+                    .send(PeerEvent::Signal(SignalData::Answer { sdp }))
+                    .await
+                    .map_err(|_| EngineError::Closed)?;
             }
             SignalData::Answer { sdp } => {
                 let answer = RTCSessionDescription::answer(sdp).map_err(webrtc_err)?;
-                self.pc.set_remote_description(answer).await.map_err(webrtc_err)?;
+                self.pc
+                    .set_remote_description(answer)
+                    .await
+                    .map_err(webrtc_err)?;
                 self.remote_set().await?;
             }
-            SignalData::Candidate { candidate, sdp_mid, sdp_m_line_index } => {
-                let init = RTCIceCandidateInit { candidate, sdp_mid, sdp_mline_index: sdp_m_line_index, ..Default::default() };
+            SignalData::Candidate {
+                candidate,
+                sdp_mid,
+                sdp_m_line_index,
+            } => {
+                let init = RTCIceCandidateInit {
+                    candidate,
+                    sdp_mid,
+                    sdp_mline_index: sdp_m_line_index,
+                    ..Default::default()
+                };
                 if self.has_remote.load(Ordering::Acquire) {
                     self.pc.add_ice_candidate(init).await.map_err(webrtc_err)?;
                 } else {
@@ -189,14 +246,27 @@ impl Peer {
 
     /// Send a text message on the control channel.
     pub async fn send_text(&self, text: &str) -> Result<(), EngineError> {
-        let channel = self.channel.lock().await.clone().ok_or(EngineError::Closed)?;
+        let channel = self
+            .channel
+            .lock()
+            .await
+            .clone()
+            .ok_or(EngineError::Closed)?;
         channel.send_text(text).await.map_err(webrtc_err)
     }
 
     /// Send raw bytes on the control channel (tests use this to play a misbehaving peer).
     pub async fn send_bytes(&self, bytes: &[u8]) -> Result<(), EngineError> {
-        let channel = self.channel.lock().await.clone().ok_or(EngineError::Closed)?;
-        channel.send(BytesMut::from(bytes)).await.map_err(webrtc_err)
+        let channel = self
+            .channel
+            .lock()
+            .await
+            .clone()
+            .ok_or(EngineError::Closed)?;
+        channel
+            .send(BytesMut::from(bytes))
+            .await
+            .map_err(webrtc_err)
     }
 
     /// Close the channel and the connection, releasing sockets and tasks.

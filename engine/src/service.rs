@@ -2,7 +2,7 @@
 //! sign-in and session start, invitations, and joining by link or short code.
 
 use crate::error::EngineError;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::time::Duration;
 use tether_protocol::{ParticipantId, Role};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -21,12 +21,16 @@ pub struct ServiceUrl {
 
 impl ServiceUrl {
     pub fn parse(url: &str) -> Result<ServiceUrl, EngineError> {
-        let rest = url.strip_prefix("http://").ok_or_else(|| EngineError::BadUrl(url.into()))?;
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| EngineError::BadUrl(url.into()))?;
         let authority = rest.split(['/', '#', '?']).next().unwrap_or_default();
         if authority.is_empty() || authority.contains('@') {
             return Err(EngineError::BadUrl(url.into()));
         }
-        Ok(ServiceUrl { authority: authority.to_owned() })
+        Ok(ServiceUrl {
+            authority: authority.to_owned(),
+        })
     }
 
     /// The WebSocket signaling endpoint.
@@ -35,7 +39,13 @@ impl ServiceUrl {
     }
 
     /// One request; `Ok` only for a 2xx answer, whose JSON body (or `Null`) it returns.
-    pub async fn request(&self, method: &str, path: &str, bearer: Option<&str>, body: Option<&Value>) -> Result<Value, EngineError> {
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<Value, EngineError> {
         let (status, json) = self.exchange(method, path, bearer, body).await?;
         if (200..300).contains(&status) {
             Ok(json)
@@ -43,18 +53,30 @@ impl ServiceUrl {
             Err(EngineError::Service {
                 status,
                 code: json["code"].as_str().unwrap_or("unknown").to_owned(),
-                message: json["message"].as_str().unwrap_or("the service refused the request").to_owned(),
+                message: json["message"]
+                    .as_str()
+                    .unwrap_or("the service refused the request")
+                    .to_owned(),
             })
         }
     }
 
     /// One request; the status and the JSON body (`Null` when empty or not JSON), whatever the
     /// status.
-    pub async fn exchange(&self, method: &str, path: &str, bearer: Option<&str>, body: Option<&Value>) -> Result<(u16, Value), EngineError> {
+    pub async fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), EngineError> {
         let exchange = async {
             let mut stream = TcpStream::connect(&self.authority).await?;
             let body = body.map(Value::to_string).unwrap_or_default();
-            let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.authority);
+            let mut req = format!(
+                "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+                self.authority
+            );
             if let Some(token) = bearer {
                 req.push_str(&format!("Authorization: Bearer {token}\r\n"));
             }
@@ -64,7 +86,10 @@ impl ServiceUrl {
             req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
             stream.write_all(req.as_bytes()).await?;
             let mut raw = Vec::new();
-            (&mut stream).take(MAX_RESPONSE as u64 + 1).read_to_end(&mut raw).await?;
+            (&mut stream)
+                .take(MAX_RESPONSE as u64 + 1)
+                .read_to_end(&mut raw)
+                .await?;
             Ok::<_, EngineError>(raw)
         };
         let raw = tokio::time::timeout(TIMEOUT, exchange)
@@ -74,9 +99,16 @@ impl ServiceUrl {
             return Err(EngineError::Protocol("response too large".into()));
         }
         let text = String::from_utf8_lossy(&raw);
-        let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| EngineError::Protocol("no HTTP header".into()))?;
-        if head.lines().any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding: chunked")) {
-            return Err(EngineError::Protocol("chunked responses are not supported".into()));
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| EngineError::Protocol("no HTTP header".into()))?;
+        if head.lines().any(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("transfer-encoding: chunked")
+        }) {
+            return Err(EngineError::Protocol(
+                "chunked responses are not supported".into(),
+            ));
         }
         let status: u16 = head
             .split_whitespace()
@@ -106,7 +138,10 @@ impl Invitation {
         if tether_protocol::ShortCode::parse(input).is_some() {
             return Some(Invitation::Code(input.to_owned()));
         }
-        let token_like = input.len() >= 22 && input.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let token_like = input.len() >= 22
+            && input
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         token_like.then(|| Invitation::Token(input.to_owned()))
     }
 }
@@ -121,11 +156,13 @@ pub struct Seat {
 }
 
 fn field<'a>(v: &'a Value, pointer: &str) -> Result<&'a Value, EngineError> {
-    v.pointer(pointer).ok_or_else(|| EngineError::Protocol(format!("missing {pointer} in {v}")))
+    v.pointer(pointer)
+        .ok_or_else(|| EngineError::Protocol(format!("missing {pointer} in {v}")))
 }
 
 fn parse<T: serde::de::DeserializeOwned>(v: &Value, pointer: &str) -> Result<T, EngineError> {
-    serde_json::from_value(field(v, pointer)?.clone()).map_err(|e| EngineError::Protocol(format!("{pointer}: {e}")))
+    serde_json::from_value(field(v, pointer)?.clone())
+        .map_err(|e| EngineError::Protocol(format!("{pointer}: {e}")))
 }
 
 fn seat(v: &Value, session_pointer: &str) -> Result<Seat, EngineError> {
@@ -140,36 +177,72 @@ fn seat(v: &Value, session_pointer: &str) -> Result<Seat, EngineError> {
 impl ServiceUrl {
     /// Sign a CSR in; returns the sign-in token.
     pub async fn sign_in(&self, username: &str, password: &str) -> Result<String, EngineError> {
-        let v = self.request("POST", "/api/v1/login", None, Some(&json!({"username": username, "password": password}))).await?;
-        field(&v, "/token")?.as_str().map(str::to_owned).ok_or_else(|| EngineError::Protocol("token is not a string".into()))
+        let v = self
+            .request(
+                "POST",
+                "/api/v1/login",
+                None,
+                Some(&json!({"username": username, "password": password})),
+            )
+            .await?;
+        field(&v, "/token")?
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| EngineError::Protocol("token is not a string".into()))
     }
 
     /// Start a session as the signed-in CSR (defaults: the organization's first type).
-    pub async fn start_session(&self, sign_in: &str, session_type: Option<&str>, tracking_code: Option<&str>) -> Result<Seat, EngineError> {
+    pub async fn start_session(
+        &self,
+        sign_in: &str,
+        session_type: Option<&str>,
+        tracking_code: Option<&str>,
+    ) -> Result<Seat, EngineError> {
         let body = json!({"session_type": session_type, "tracking_code": tracking_code});
-        let v = self.request("POST", "/api/v1/sessions", Some(sign_in), Some(&body)).await?;
+        let v = self
+            .request("POST", "/api/v1/sessions", Some(sign_in), Some(&body))
+            .await?;
         seat(&v, "/session/id")
     }
 
     /// Invite for `role` ("customer" or "csr"); returns the invitation (token, link, code).
-    pub async fn invite(&self, sign_in: &str, session_id: &str, role: &str) -> Result<Value, EngineError> {
+    pub async fn invite(
+        &self,
+        sign_in: &str,
+        session_id: &str,
+        role: &str,
+    ) -> Result<Value, EngineError> {
         let path = format!("/api/v1/sessions/{session_id}/invitations");
-        self.request("POST", &path, Some(sign_in), Some(&json!({"role": role}))).await
+        self.request("POST", &path, Some(sign_in), Some(&json!({"role": role})))
+            .await
     }
 
     /// Join with an invitation under a display name (a CSR invitation needs `sign_in`).
-    pub async fn join(&self, invitation: &Invitation, name: &str, sign_in: Option<&str>) -> Result<Seat, EngineError> {
+    pub async fn join(
+        &self,
+        invitation: &Invitation,
+        name: &str,
+        sign_in: Option<&str>,
+    ) -> Result<Seat, EngineError> {
         let body = match invitation {
             Invitation::Token(t) => json!({"token": t, "name": name}),
             Invitation::Code(c) => json!({"code": c, "name": name}),
         };
-        let v = self.request("POST", "/api/v1/join", sign_in, Some(&body)).await?;
+        let v = self
+            .request("POST", "/api/v1/join", sign_in, Some(&body))
+            .await?;
         seat(&v, "/session_id")
     }
 
     /// STUN/TURN servers for this participant (`ice_servers` as the service gives them).
     pub async fn ice_servers(&self, seat: &Seat) -> Result<Value, EngineError> {
-        Ok(field(&self.request("GET", "/api/v1/ice", Some(&seat.token), None).await?, "/ice_servers")?.clone())
+        Ok(field(
+            &self
+                .request("GET", "/api/v1/ice", Some(&seat.token), None)
+                .await?,
+            "/ice_servers",
+        )?
+        .clone())
     }
 }
 
@@ -180,15 +253,25 @@ mod tests {
     #[test]
     fn urls() {
         let cases = [
-            ("http://127.0.0.1:8080", Some("ws://127.0.0.1:8080/api/v1/ws")),
-            ("http://support.example:80/join.html#t=x", Some("ws://support.example:80/api/v1/ws")),
+            (
+                "http://127.0.0.1:8080",
+                Some("ws://127.0.0.1:8080/api/v1/ws"),
+            ),
+            (
+                "http://support.example:80/join.html#t=x",
+                Some("ws://support.example:80/api/v1/ws"),
+            ),
             ("https://support.example", None),
             ("127.0.0.1:8080", None),
             ("http://", None),
             ("http://user@host", None),
         ];
         for (input, want) in cases {
-            assert_eq!(ServiceUrl::parse(input).ok().map(|u| u.ws_url()).as_deref(), want, "{input}");
+            assert_eq!(
+                ServiceUrl::parse(input).ok().map(|u| u.ws_url()).as_deref(),
+                want,
+                "{input}"
+            );
         }
     }
 
@@ -196,10 +279,19 @@ mod tests {
     fn invitations() {
         let token = "OYliARsvOezt_ZBoibAOMGFGXK0toaFq-OAKULN0GTE";
         let cases = [
-            (format!("http://h:1/join.html#t={token}"), Some(Invitation::Token(token.into()))),
+            (
+                format!("http://h:1/join.html#t={token}"),
+                Some(Invitation::Token(token.into())),
+            ),
             (token.to_owned(), Some(Invitation::Token(token.into()))),
-            ("1234-56789".into(), Some(Invitation::Code("1234-56789".into()))),
-            ("1234 56789".into(), Some(Invitation::Code("1234 56789".into()))),
+            (
+                "1234-56789".into(),
+                Some(Invitation::Code("1234-56789".into())),
+            ),
+            (
+                "1234 56789".into(),
+                Some(Invitation::Code("1234 56789".into())),
+            ),
             ("12345".into(), None),
             ("http://h:1/join.html#t=".into(), None),
             ("not a token!".into(), None),

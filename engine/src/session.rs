@@ -7,12 +7,12 @@ use crate::peer::{IceServer, Peer, PeerEvent};
 use crate::service::{Seat, ServiceUrl};
 use crate::signaling::{Signaling, SignalingEvent, Welcome};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tether_protocol::{
-    chat_recipients, check_text, offers_to, Command, EndReason, Event, Millis, ParticipantId, PeerMessage, Roster,
-    SignalData, MAX_CHAT_CHARS,
+    Command, EndReason, Event, MAX_CHAT_CHARS, Millis, ParticipantId, PeerMessage, Roster,
+    SignalData, chat_recipients, check_text, offers_to,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -27,7 +27,9 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { bind: vec!["0.0.0.0:0".into()] }
+        EngineConfig {
+            bind: vec!["0.0.0.0:0".into()],
+        }
     }
 }
 
@@ -47,21 +49,40 @@ pub struct ChatLine {
 pub enum EngineEvent {
     Roster(Roster),
     Session(Event),
-    Refused { code: String, message: String },
+    Refused {
+        code: String,
+        message: String,
+    },
     PeerOpen(ParticipantId),
     PeerClosed(ParticipantId),
     Chat(ChatLine),
     /// A peer misbehaved or its connection failed; the session goes on.
-    PeerError { peer: ParticipantId, message: String },
-    Ended { reason: EndReason, notes: String },
-    Closed { reason: String },
+    PeerError {
+        peer: ParticipantId,
+        message: String,
+    },
+    Ended {
+        reason: EndReason,
+        notes: String,
+    },
+    Closed {
+        reason: String,
+    },
 }
 
 enum Cmd {
-    Chat { to: Vec<ParticipantId>, text: String, reply: oneshot::Sender<Result<ChatLine, EngineError>> },
+    Chat {
+        to: Vec<ParticipantId>,
+        text: String,
+        reply: oneshot::Sender<Result<ChatLine, EngineError>>,
+    },
     Command(Command),
     Transcript(oneshot::Sender<Vec<ChatLine>>),
-    Raw { to: ParticipantId, bytes: Vec<u8>, reply: oneshot::Sender<Result<(), EngineError>> },
+    Raw {
+        to: ParticipantId,
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<(), EngineError>>,
+    },
 }
 
 /// A cheap, cloneable handle on a joined participant.
@@ -73,19 +94,30 @@ pub struct Engine {
 }
 
 fn now_ms() -> Millis {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
 }
 
 impl Engine {
     /// Connect a seat (from starting or joining a session) and run its mesh.
-    pub async fn connect(url: &ServiceUrl, seat: &Seat, config: EngineConfig) -> Result<(Engine, mpsc::Receiver<EngineEvent>), EngineError> {
+    pub async fn connect(
+        url: &ServiceUrl,
+        seat: &Seat,
+        config: EngineConfig,
+    ) -> Result<(Engine, mpsc::Receiver<EngineEvent>), EngineError> {
         let ice = url.ice_servers(seat).await?;
         let ice_servers = ice
             .as_array()
             .into_iter()
             .flatten()
             .map(|s| IceServer {
-                urls: s["urls"].as_array().into_iter().flatten().filter_map(|u| u.as_str().map(str::to_owned)).collect(),
+                urls: s["urls"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|u| u.as_str().map(str::to_owned))
+                    .collect(),
                 username: s["username"].as_str().unwrap_or_default().to_owned(),
                 credential: s["credential"].as_str().unwrap_or_default().to_owned(),
             })
@@ -110,7 +142,14 @@ impl Engine {
         };
         let first = welcome.roster.clone();
         tokio::spawn(mesh.run(first, signals, commands, peer_events));
-        Ok((Engine { tx, welcome: Arc::new(welcome), peers }, events))
+        Ok((
+            Engine {
+                tx,
+                welcome: Arc::new(welcome),
+                peers,
+            },
+            events,
+        ))
     }
 
     pub fn welcome(&self) -> &Welcome {
@@ -129,19 +168,32 @@ impl Engine {
     /// Send a chat line to `to` (empty: everyone present); returns the line as recorded.
     pub async fn chat(&self, to: &[ParticipantId], text: &str) -> Result<ChatLine, EngineError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Cmd::Chat { to: to.to_vec(), text: text.to_owned(), reply }).await.map_err(|_| EngineError::Closed)?;
+        self.tx
+            .send(Cmd::Chat {
+                to: to.to_vec(),
+                text: text.to_owned(),
+                reply,
+            })
+            .await
+            .map_err(|_| EngineError::Closed)?;
         rx.await.map_err(|_| EngineError::Closed)?
     }
 
     /// A session command through the service (make primary, transfer control, leave, end...).
     pub async fn command(&self, command: Command) -> Result<(), EngineError> {
-        self.tx.send(Cmd::Command(command)).await.map_err(|_| EngineError::Closed)
+        self.tx
+            .send(Cmd::Command(command))
+            .await
+            .map_err(|_| EngineError::Closed)
     }
 
     /// Every chat line this participant sent or received, in order.
     pub async fn transcript(&self) -> Result<Vec<ChatLine>, EngineError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Cmd::Transcript(reply)).await.map_err(|_| EngineError::Closed)?;
+        self.tx
+            .send(Cmd::Transcript(reply))
+            .await
+            .map_err(|_| EngineError::Closed)?;
         rx.await.map_err(|_| EngineError::Closed)
     }
 
@@ -149,7 +201,10 @@ impl Engine {
     /// a misbehaving peer.
     pub async fn send_raw(&self, to: ParticipantId, bytes: Vec<u8>) -> Result<(), EngineError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Cmd::Raw { to, bytes, reply }).await.map_err(|_| EngineError::Closed)?;
+        self.tx
+            .send(Cmd::Raw { to, bytes, reply })
+            .await
+            .map_err(|_| EngineError::Closed)?;
         rx.await.map_err(|_| EngineError::Closed)?
     }
 }
@@ -210,13 +265,23 @@ impl Mesh {
     /// Make the peers match the roster: connect to newcomers, close those who left.
     async fn reconcile(&mut self, roster: &Roster) {
         self.present = roster.participants.iter().map(|p| p.id).collect();
-        let gone: Vec<_> = self.peers.keys().copied().filter(|p| !self.present.contains(p)).collect();
+        let gone: Vec<_> = self
+            .peers
+            .keys()
+            .copied()
+            .filter(|p| !self.present.contains(p))
+            .collect();
         for id in gone {
             self.drop_peer(id).await;
         }
         // Offer only to participants whose signaling connection is up: a relay to anyone else
         // would be refused. Those who connect later come with a later roster.
-        let ready: Vec<_> = roster.participants.iter().filter(|p| p.connected).map(|p| p.id).collect();
+        let ready: Vec<_> = roster
+            .participants
+            .iter()
+            .filter(|p| p.connected)
+            .map(|p| p.id)
+            .collect();
         for id in ready {
             if id != self.me && !self.peers.contains_key(&id) && offers_to(self.me, id) {
                 self.open_peer(id, true).await;
@@ -236,10 +301,19 @@ impl Mesh {
         });
         match Peer::start(offerer, &self.ice_servers, &self.config.bind, tx).await {
             Ok(peer) => {
-                self.peers.insert(id, PeerSlot { peer: Arc::new(peer), open: false });
+                self.peers.insert(
+                    id,
+                    PeerSlot {
+                        peer: Arc::new(peer),
+                        open: false,
+                    },
+                );
                 self.set_count();
             }
-            Err(e) => self.emit(EngineEvent::PeerError { peer: id, message: e.to_string() }),
+            Err(e) => self.emit(EngineEvent::PeerError {
+                peer: id,
+                message: e.to_string(),
+            }),
         }
     }
 
@@ -266,7 +340,9 @@ impl Mesh {
             }
             SignalingEvent::Event(e) => self.emit(EngineEvent::Session(e)),
             SignalingEvent::Signal { from, data } => self.on_signal(from, data).await,
-            SignalingEvent::Refused { code, message, .. } => self.emit(EngineEvent::Refused { code, message }),
+            SignalingEvent::Refused { code, message, .. } => {
+                self.emit(EngineEvent::Refused { code, message })
+            }
             SignalingEvent::Ended { reason, notes } => {
                 self.close_all().await;
                 self.emit(EngineEvent::Ended { reason, notes });
@@ -288,7 +364,10 @@ impl Mesh {
             if offers_to(self.me, from) {
                 // We offer to this peer; signaling from it before our offer is stale.
                 if matches!(data, SignalData::Offer { .. }) {
-                    self.emit(EngineEvent::PeerError { peer: from, message: "an offer from a peer that should answer".into() });
+                    self.emit(EngineEvent::PeerError {
+                        peer: from,
+                        message: "an offer from a peer that should answer".into(),
+                    });
                 }
                 return;
             }
@@ -296,7 +375,10 @@ impl Mesh {
         }
         if let Some(slot) = self.peers.get(&from) {
             if let Err(e) = slot.peer.handle_signal(data).await {
-                self.emit(EngineEvent::PeerError { peer: from, message: e.to_string() });
+                self.emit(EngineEvent::PeerError {
+                    peer: from,
+                    message: e.to_string(),
+                });
             }
         }
     }
@@ -313,12 +395,26 @@ impl Mesh {
                 }
             }
             PeerEvent::Message(bytes) => match PeerMessage::decode(&bytes, self.me) {
-                Ok(PeerMessage::Chat { id, text, to, sent_at }) => {
-                    let line = ChatLine { id, from, to, text, sent_at };
+                Ok(PeerMessage::Chat {
+                    id,
+                    text,
+                    to,
+                    sent_at,
+                }) => {
+                    let line = ChatLine {
+                        id,
+                        from,
+                        to,
+                        text,
+                        sent_at,
+                    };
                     self.transcript.push(line.clone());
                     self.emit(EngineEvent::Chat(line));
                 }
-                Err(e) => self.emit(EngineEvent::PeerError { peer: from, message: e.to_string() }),
+                Err(e) => self.emit(EngineEvent::PeerError {
+                    peer: from,
+                    message: e.to_string(),
+                }),
             },
             PeerEvent::Closed => {
                 if self.peers.contains_key(&from) {
@@ -349,15 +445,34 @@ impl Mesh {
         }
     }
 
-    async fn chat(&mut self, to: Vec<ParticipantId>, text: String) -> Result<ChatLine, EngineError> {
-        let text = check_text("text", &text, MAX_CHAT_CHARS, false).map_err(|e| EngineError::Invalid(e.to_string()))?;
+    async fn chat(
+        &mut self,
+        to: Vec<ParticipantId>,
+        text: String,
+    ) -> Result<ChatLine, EngineError> {
+        let text = check_text("text", &text, MAX_CHAT_CHARS, false)
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
         let recipients = chat_recipients(&self.present, self.me, &to);
         if recipients.is_empty() {
-            return Err(EngineError::Invalid("no present participant to send this to".into()));
+            return Err(EngineError::Invalid(
+                "no present participant to send this to".into(),
+            ));
         }
-        let line = ChatLine { id: self.next_chat, from: self.me, to, text, sent_at: now_ms() };
+        let line = ChatLine {
+            id: self.next_chat,
+            from: self.me,
+            to,
+            text,
+            sent_at: now_ms(),
+        };
         self.next_chat += 1;
-        let json = PeerMessage::Chat { id: line.id, text: line.text.clone(), to: line.to.clone(), sent_at: line.sent_at }.to_json();
+        let json = PeerMessage::Chat {
+            id: line.id,
+            text: line.text.clone(),
+            to: line.to.clone(),
+            sent_at: line.sent_at,
+        }
+        .to_json();
         for id in recipients {
             let slot = self.peers.get(&id).filter(|s| s.open).ok_or_else(|| {
                 EngineError::Invalid(format!("participant {} is not connected yet", id.0))

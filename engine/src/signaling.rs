@@ -6,8 +6,8 @@ use crate::service::ServiceUrl;
 use futures_util::{SinkExt, StreamExt};
 use std::time::Duration;
 use tether_protocol::{
-    ClientMessage, Command, EndReason, Event, Hello, ParticipantId, Ping, Role, Roster, ServerMessage, Signal,
-    SignalData, PROTOCOL_VERSION,
+    ClientMessage, Command, EndReason, Event, Hello, PROTOCOL_VERSION, ParticipantId, Ping, Role,
+    Roster, ServerMessage, Signal, SignalData,
 };
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -32,12 +32,25 @@ pub struct Welcome {
 pub enum SignalingEvent {
     Roster(Roster),
     Event(Event),
-    Signal { from: ParticipantId, data: SignalData },
+    Signal {
+        from: ParticipantId,
+        data: SignalData,
+    },
     /// A request of ours was refused; the connection stays open.
-    Refused { code: String, message: String, request: Option<String> },
-    Ended { reason: EndReason, notes: String },
+    Refused {
+        code: String,
+        message: String,
+        request: Option<String>,
+    },
+    Ended {
+        reason: EndReason,
+        notes: String,
+    },
     /// The connection closed (after `Ended`, or with the service's reason).
-    Closed { code: Option<u16>, reason: String },
+    Closed {
+        code: Option<u16>,
+        reason: String,
+    },
 }
 
 /// A cheap, cloneable handle on the connection.
@@ -48,13 +61,24 @@ pub struct Signaling {
 
 impl Signaling {
     /// Connect with a participant token and wait for the welcome.
-    pub async fn connect(url: &ServiceUrl, token: &str) -> Result<(Signaling, Welcome, mpsc::Receiver<SignalingEvent>), EngineError> {
-        let (mut ws, _) = tokio::time::timeout(HELLO_TIMEOUT, tokio_tungstenite::connect_async(url.ws_url()))
+    pub async fn connect(
+        url: &ServiceUrl,
+        token: &str,
+    ) -> Result<(Signaling, Welcome, mpsc::Receiver<SignalingEvent>), EngineError> {
+        let (mut ws, _) = tokio::time::timeout(
+            HELLO_TIMEOUT,
+            tokio_tungstenite::connect_async(url.ws_url()),
+        )
+        .await
+        .map_err(|_| EngineError::Io("WebSocket connect timed out".into()))?
+        .map_err(|e| EngineError::Io(e.to_string()))?;
+        let hello = ClientMessage::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            token: token.to_owned(),
+        });
+        ws.send(Message::Text(encode(&hello).into()))
             .await
-            .map_err(|_| EngineError::Io("WebSocket connect timed out".into()))?
             .map_err(|e| EngineError::Io(e.to_string()))?;
-        let hello = ClientMessage::Hello(Hello { version: PROTOCOL_VERSION, token: token.to_owned() });
-        ws.send(Message::Text(encode(&hello).into())).await.map_err(|e| EngineError::Io(e.to_string()))?;
         let welcome = tokio::time::timeout(HELLO_TIMEOUT, async {
             while let Some(msg) = ws.next().await {
                 let text = match msg.map_err(|e| EngineError::Io(e.to_string()))? {
@@ -63,9 +87,26 @@ impl Signaling {
                     _ => continue,
                 };
                 return match serde_json::from_str::<ServerMessage>(text.as_str()) {
-                    Ok(ServerMessage::Welcome { session, you, role, roster, .. }) => Ok(Welcome { session, you, role, roster }),
-                    Ok(ServerMessage::Error { code, message, .. }) => Err(EngineError::Service { status: 0, code, message }),
-                    Ok(other) => Err(EngineError::Protocol(format!("expected a welcome, got {other:?}"))),
+                    Ok(ServerMessage::Welcome {
+                        session,
+                        you,
+                        role,
+                        roster,
+                        ..
+                    }) => Ok(Welcome {
+                        session,
+                        you,
+                        role,
+                        roster,
+                    }),
+                    Ok(ServerMessage::Error { code, message, .. }) => Err(EngineError::Service {
+                        status: 0,
+                        code,
+                        message,
+                    }),
+                    Ok(other) => Err(EngineError::Protocol(format!(
+                        "expected a welcome, got {other:?}"
+                    ))),
                     Err(e) => Err(EngineError::Protocol(e.to_string())),
                 };
             }
@@ -80,7 +121,10 @@ impl Signaling {
     }
 
     async fn send(&self, msg: &ClientMessage) -> Result<(), EngineError> {
-        self.tx.send(encode(msg)).await.map_err(|_| EngineError::Closed)
+        self.tx
+            .send(encode(msg))
+            .await
+            .map_err(|_| EngineError::Closed)
     }
 
     /// Relay WebRTC signaling to one participant of the session.
@@ -104,15 +148,28 @@ fn translate(msg: ServerMessage) -> Option<SignalingEvent> {
         ServerMessage::Roster { roster } => SignalingEvent::Roster(roster),
         ServerMessage::Event { event } => SignalingEvent::Event(event),
         ServerMessage::Signal { from, data } => SignalingEvent::Signal { from, data },
-        ServerMessage::Error { code, message, request } => SignalingEvent::Refused { code, message, request },
+        ServerMessage::Error {
+            code,
+            message,
+            request,
+        } => SignalingEvent::Refused {
+            code,
+            message,
+            request,
+        },
         ServerMessage::Ended { reason, notes } => SignalingEvent::Ended { reason, notes },
         ServerMessage::Welcome { .. } | ServerMessage::Pong { .. } => return None,
     })
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn run(mut ws: Socket, mut commands: mpsc::Receiver<String>, events: mpsc::Sender<SignalingEvent>) {
+async fn run(
+    mut ws: Socket,
+    mut commands: mpsc::Receiver<String>,
+    events: mpsc::Sender<SignalingEvent>,
+) {
     let mut ping = tokio::time::interval(Duration::from_secs(15));
     let mut next_ping = 0u64;
     let closed = loop {

@@ -6,13 +6,17 @@ use std::time::Duration;
 use tether_engine::service::{Invitation, Seat, ServiceUrl};
 use tether_engine::{Engine, EngineConfig, EngineEvent};
 use tether_protocol::{Command, ParticipantId};
-use tether_signaling::config::Config;
 use tether_signaling::Service;
+use tether_signaling::config::Config;
 use tokio::sync::mpsc::Receiver;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-async fn until(events: &mut Receiver<EngineEvent>, what: &str, pred: impl Fn(&EngineEvent) -> bool) -> EngineEvent {
+async fn until(
+    events: &mut Receiver<EngineEvent>,
+    what: &str,
+    pred: impl Fn(&EngineEvent) -> bool,
+) -> EngineEvent {
     let mut seen = Vec::new();
     let found = tokio::time::timeout(WAIT, async {
         while let Some(e) = events.recv().await {
@@ -34,31 +38,44 @@ async fn until(events: &mut Receiver<EngineEvent>, what: &str, pred: impl Fn(&En
 async fn mesh_open(events: &mut Receiver<EngineEvent>, others: &[ParticipantId]) {
     let mut open = Vec::new();
     while !others.iter().all(|o| open.contains(o)) {
-        if let EngineEvent::PeerOpen(p) = until(events, "peer open", |e| matches!(e, EngineEvent::PeerOpen(_))).await {
+        if let EngineEvent::PeerOpen(p) = until(events, "peer open", |e| {
+            matches!(e, EngineEvent::PeerOpen(_))
+        })
+        .await
+        {
             open.push(p);
         }
     }
 }
 
 fn loopback() -> EngineConfig {
-    EngineConfig { bind: vec!["127.0.0.1:0".into()] }
+    EngineConfig {
+        bind: vec!["127.0.0.1:0".into()],
+    }
 }
 
 async fn service() -> (Service, ServiceUrl, String) {
     let dir = std::env::temp_dir().join(format!("tether-engine-mesh-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let service = Service::start(Config::for_tests(dir.join("t.db"))).await.expect("service");
+    let service = Service::start(Config::for_tests(dir.join("t.db")))
+        .await
+        .expect("service");
     let url = ServiceUrl::parse(&service.url).expect("url");
     let once = service.admin_password.clone().expect("first start");
     let admin = url.sign_in("admin", &once).await.expect("sign in");
     let body = serde_json::json!({"current": once, "new": "a new admin password"});
-    url.request("POST", "/api/v1/me/password", Some(&admin), Some(&body)).await.expect("password changed");
+    url.request("POST", "/api/v1/me/password", Some(&admin), Some(&body))
+        .await
+        .expect("password changed");
     (service, url, admin)
 }
 
 async fn customer(url: &ServiceUrl, admin: &str, session: &str, name: &str) -> Seat {
-    let inv = url.invite(admin, session, "customer").await.expect("invite");
+    let inv = url
+        .invite(admin, session, "customer")
+        .await
+        .expect("invite");
     let code = Invitation::Code(inv["code"].as_str().expect("code").to_owned());
     url.join(&code, name, None).await.expect("join")
 }
@@ -69,52 +86,111 @@ async fn chat_reaches_exactly_its_recipients_over_a_real_mesh() {
     let csr_seat = url.start_session(&admin, None, None).await.expect("start");
     let carl_seat = customer(&url, &admin, &csr_seat.session_id, "Carl").await;
     let dora_seat = customer(&url, &admin, &csr_seat.session_id, "Dora").await;
-    let (csr, mut csr_ev) = Engine::connect(&url, &csr_seat, loopback()).await.expect("csr");
-    let (carl, mut carl_ev) = Engine::connect(&url, &carl_seat, loopback()).await.expect("carl");
-    let (dora, mut dora_ev) = Engine::connect(&url, &dora_seat, loopback()).await.expect("dora");
+    let (csr, mut csr_ev) = Engine::connect(&url, &csr_seat, loopback())
+        .await
+        .expect("csr");
+    let (carl, mut carl_ev) = Engine::connect(&url, &carl_seat, loopback())
+        .await
+        .expect("carl");
+    let (dora, mut dora_ev) = Engine::connect(&url, &dora_seat, loopback())
+        .await
+        .expect("dora");
     let (a, c, d) = (csr.me(), carl.me(), dora.me());
     mesh_open(&mut csr_ev, &[c, d]).await;
     mesh_open(&mut carl_ev, &[a, d]).await;
     mesh_open(&mut dora_ev, &[a, c]).await;
-    assert_eq!((csr.peer_count(), carl.peer_count(), dora.peer_count()), (2, 2, 2));
+    assert_eq!(
+        (csr.peer_count(), carl.peer_count(), dora.peer_count()),
+        (2, 2, 2)
+    );
 
     // Private: the CSR to Carl only.
-    let private = csr.chat(&[c], "Carl, please open the printer settings").await.expect("send");
-    let got = until(&mut carl_ev, "private chat", |e| matches!(e, EngineEvent::Chat(_))).await;
+    let private = csr
+        .chat(&[c], "Carl, please open the printer settings")
+        .await
+        .expect("send");
+    let got = until(&mut carl_ev, "private chat", |e| {
+        matches!(e, EngineEvent::Chat(_))
+    })
+    .await;
     assert_eq!(got, EngineEvent::Chat(private.clone()));
     // Broadcast: Dora to everyone.
     let broadcast = dora.chat(&[], "hello everyone").await.expect("send");
     for events in [&mut csr_ev, &mut carl_ev] {
-        let got = until(events, "broadcast chat", |e| matches!(e, EngineEvent::Chat(_))).await;
+        let got = until(events, "broadcast chat", |e| {
+            matches!(e, EngineEvent::Chat(_))
+        })
+        .await;
         assert_eq!(got, EngineEvent::Chat(broadcast.clone()));
     }
     // A second private line, to Dora, proves ordering and that Dora never got Carl's line.
     let to_dora = csr.chat(&[d], "Dora, thanks").await.expect("send");
-    let got = until(&mut dora_ev, "chat to dora", |e| matches!(e, EngineEvent::Chat(_))).await;
+    let got = until(&mut dora_ev, "chat to dora", |e| {
+        matches!(e, EngineEvent::Chat(_))
+    })
+    .await;
     assert_eq!(got, EngineEvent::Chat(to_dora.clone()));
     let texts = |t: Vec<tether_engine::ChatLine>| t.into_iter().map(|l| l.text).collect::<Vec<_>>();
-    assert_eq!(texts(dora.transcript().await.expect("t")), ["hello everyone", "Dora, thanks"]);
-    assert_eq!(texts(carl.transcript().await.expect("t")), ["Carl, please open the printer settings", "hello everyone"]);
+    assert_eq!(
+        texts(dora.transcript().await.expect("t")),
+        ["hello everyone", "Dora, thanks"]
+    );
+    assert_eq!(
+        texts(carl.transcript().await.expect("t")),
+        ["Carl, please open the printer settings", "hello everyone"]
+    );
     assert_eq!(csr.transcript().await.expect("t").len(), 3);
     // Chat to nobody present is refused in words.
-    let refused = csr.chat(&[ParticipantId(99)], "anyone?").await.expect_err("nobody");
-    assert!(refused.to_string().contains("no present participant"), "{refused}");
+    let refused = csr
+        .chat(&[ParticipantId(99)], "anyone?")
+        .await
+        .expect_err("nobody");
+    assert!(
+        refused.to_string().contains("no present participant"),
+        "{refused}"
+    );
 
     // A misbehaving peer: malformed, oversized, and mis-addressed frames become error events.
-    let misaddressed = serde_json::json!({"type": "chat", "id": 9, "text": "psst", "to": [d.0], "sent_at": 1}).to_string();
-    for bytes in [b"{not json".to_vec(), vec![b'x'; 20 * 1024], misaddressed.into_bytes()] {
+    let misaddressed =
+        serde_json::json!({"type": "chat", "id": 9, "text": "psst", "to": [d.0], "sent_at": 1})
+            .to_string();
+    for bytes in [
+        b"{not json".to_vec(),
+        vec![b'x'; 20 * 1024],
+        misaddressed.into_bytes(),
+    ] {
         dora.send_raw(c, bytes).await.expect("raw send");
-        let e = until(&mut carl_ev, "peer error", |e| matches!(e, EngineEvent::PeerError { .. })).await;
-        assert!(matches!(e, EngineEvent::PeerError { peer, .. } if peer == d), "{e:?}");
+        let e = until(&mut carl_ev, "peer error", |e| {
+            matches!(e, EngineEvent::PeerError { .. })
+        })
+        .await;
+        assert!(
+            matches!(e, EngineEvent::PeerError { peer, .. } if peer == d),
+            "{e:?}"
+        );
     }
     // ...and the mesh still works.
     let after = dora.chat(&[c], "still here").await.expect("send");
-    assert_eq!(until(&mut carl_ev, "chat", |e| matches!(e, EngineEvent::Chat(_))).await, EngineEvent::Chat(after));
+    assert_eq!(
+        until(&mut carl_ev, "chat", |e| matches!(e, EngineEvent::Chat(_))).await,
+        EngineEvent::Chat(after)
+    );
 
     // Ending frees every peer on every side.
-    csr.command(Command::End { notes: "done".into() }).await.expect("end");
-    for (engine, events) in [(&csr, &mut csr_ev), (&carl, &mut carl_ev), (&dora, &mut dora_ev)] {
-        until(events, "closed", |e| matches!(e, EngineEvent::Closed { .. })).await;
+    csr.command(Command::End {
+        notes: "done".into(),
+    })
+    .await
+    .expect("end");
+    for (engine, events) in [
+        (&csr, &mut csr_ev),
+        (&carl, &mut carl_ev),
+        (&dora, &mut dora_ev),
+    ] {
+        until(events, "closed", |e| {
+            matches!(e, EngineEvent::Closed { .. })
+        })
+        .await;
         assert_eq!(engine.peer_count(), 0);
     }
     service.stop().await;

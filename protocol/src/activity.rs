@@ -74,7 +74,10 @@ impl Activity {
     /// Support activities stop when their CSR hands control away (rule 7).
     pub fn is_support(self) -> bool {
         self.targets_customer()
-            || matches!(self, Self::FileTransferBasic | Self::ShareDesktop | Self::ShareApplication)
+            || matches!(
+                self,
+                Self::FileTransferBasic | Self::ShareDesktop | Self::ShareApplication
+            )
     }
 
     /// Only the controller may start these; other CSRs may view and share.

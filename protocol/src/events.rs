@@ -61,11 +61,17 @@ pub struct TransferReport {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Command {
     /// Check that the actor may invite (rule 2); the service then issues the invitation.
-    Invite { role: InviteRole },
+    Invite {
+        role: InviteRole,
+    },
     /// Rule 3.
-    MakePrimary { customer: ParticipantId },
+    MakePrimary {
+        customer: ParticipantId,
+    },
     /// Rule 7.
-    TransferControl { to: ParticipantId },
+    TransferControl {
+        to: ParticipantId,
+    },
     /// Rule 9.
     Leave,
     /// Rule 8.
@@ -74,25 +80,36 @@ pub enum Command {
         notes: String,
     },
     /// CSR notes, editable until the session ends.
-    SaveNotes { notes: String },
+    SaveNotes {
+        notes: String,
+    },
     /// Rules 4–7, 10–12. `target` defaults to the primary customer for activities aimed at one.
     StartActivity {
         activity: Activity,
         #[serde(default)]
         target: Option<ParticipantId>,
     },
-    StopActivity { activity: Activity },
+    StopActivity {
+        activity: Activity,
+    },
     /// Rule 12: a CSR asks a customer.
     RequestConsent {
         customer: ParticipantId,
         capability: Capability,
     },
     /// Rule 12: the customer answers a pending request.
-    AnswerConsent { capability: Capability, granted: bool },
+    AnswerConsent {
+        capability: Capability,
+        granted: bool,
+    },
     /// Rule 12: the customer takes back a consent it gave.
-    RevokeConsent { capability: Capability },
+    RevokeConsent {
+        capability: Capability,
+    },
     /// File-transfer metadata for the record (rule 10 applies).
-    ReportTransfer { transfer: TransferReport },
+    ReportTransfer {
+        transfer: TransferReport,
+    },
 }
 
 /// Why a participant left.

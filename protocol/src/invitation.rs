@@ -34,9 +34,13 @@ pub enum InvitationError {
 impl fmt::Display for InvitationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Self::Expired => "this invitation has expired; ask your support representative for a new one",
+            Self::Expired => {
+                "this invitation has expired; ask your support representative for a new one"
+            }
             Self::Revoked => "this invitation was withdrawn by the support representative",
-            Self::AlreadyUsed => "this invitation has already been used; each invitation admits one person",
+            Self::AlreadyUsed => {
+                "this invitation has already been used; each invitation admits one person"
+            }
             Self::SessionEnded => "the support session of this invitation has ended",
         })
     }
@@ -89,7 +93,10 @@ impl ShortCode {
         let secret: u32 = digits[4..].parse().ok()?;
         SESSION_NUMBER_RANGE
             .contains(&session_number)
-            .then_some(ShortCode { session_number, secret })
+            .then_some(ShortCode {
+                session_number,
+                secret,
+            })
     }
 }
 

@@ -47,13 +47,15 @@ pub use events::{
 };
 pub use ids::{AccountId, Millis, ParticipantId};
 pub use invitation::{
-    check_invitation, InvitationError, InvitationStatus, ShortCode, CODE_SECRET_LIMIT,
-    SESSION_NUMBER_RANGE,
+    CODE_SECRET_LIMIT, InvitationError, InvitationStatus, SESSION_NUMBER_RANGE, ShortCode,
+    check_invitation,
 };
-pub use limits::{check_text, MAX_MESSAGE_BYTES, MAX_NAME_CHARS, MAX_NOTES_BYTES, MAX_TRACKING_CODE_CHARS};
+pub use limits::{
+    MAX_MESSAGE_BYTES, MAX_NAME_CHARS, MAX_NOTES_BYTES, MAX_TRACKING_CODE_CHARS, check_text,
+};
 pub use peer::{
-    chat_recipients, offers_to, PeerDecodeError, PeerMessage, CONTROL_CHANNEL, MAX_CHAT_CHARS,
-    MAX_PEER_MESSAGE_BYTES,
+    CONTROL_CHANNEL, MAX_CHAT_CHARS, MAX_PEER_MESSAGE_BYTES, PeerDecodeError, PeerMessage,
+    chat_recipients, offers_to,
 };
 pub use session::{
     Consent, Participant, ParticipantKind, Roster, RosterEntry, RunningActivity, Session,
@@ -62,6 +64,6 @@ pub use session::{
 pub use settings::{FileTransferMode, SessionPolicy, SessionType};
 pub use violation::RuleViolation;
 pub use wire::{
-    decode_client, ClientMessage, DecodeError, Hello, Ping, Signal, ServerMessage, SignalData, CLIENT_MESSAGE_TYPES,
-    PROTOCOL_VERSION,
+    CLIENT_MESSAGE_TYPES, ClientMessage, DecodeError, Hello, PROTOCOL_VERSION, Ping, ServerMessage,
+    Signal, SignalData, decode_client,
 };

@@ -19,16 +19,25 @@ pub fn check_text(
     max: usize,
     may_be_empty: bool,
 ) -> Result<String, RuleViolation> {
-    let invalid = |reason: String| RuleViolation::InvalidField { field: field.to_owned(), reason };
+    let invalid = |reason: String| RuleViolation::InvalidField {
+        field: field.to_owned(),
+        reason,
+    };
     let v = value.trim();
     if v.is_empty() && !may_be_empty {
         return Err(invalid("must not be empty".into()));
     }
-    let size = if max >= 1024 { v.len() } else { v.chars().count() };
+    let size = if max >= 1024 {
+        v.len()
+    } else {
+        v.chars().count()
+    };
     if size > max {
         return Err(invalid(format!("{size} is longer than the limit of {max}")));
     }
-    if v.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
+    if v.chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
         return Err(invalid("contains control characters".into()));
     }
     Ok(v.to_owned())

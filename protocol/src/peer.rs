@@ -32,7 +32,9 @@ pub enum PeerMessage {
 /// Why a peer's message was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PeerDecodeError {
-    TooLarge { size: usize },
+    TooLarge {
+        size: usize,
+    },
     Malformed(String),
     /// A chat addressed to others reached us: a misbehaving peer.
     NotForUs,
@@ -42,10 +44,16 @@ impl fmt::Display for PeerDecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::TooLarge { size } => {
-                write!(f, "peer message of {size} bytes is larger than the limit of {MAX_PEER_MESSAGE_BYTES}")
+                write!(
+                    f,
+                    "peer message of {size} bytes is larger than the limit of {MAX_PEER_MESSAGE_BYTES}"
+                )
             }
             Self::Malformed(e) => write!(f, "malformed peer message: {e}"),
-            Self::NotForUs => write!(f, "a chat message addressed to other participants reached us"),
+            Self::NotForUs => write!(
+                f,
+                "a chat message addressed to other participants reached us"
+            ),
         }
     }
 }
@@ -80,7 +88,11 @@ impl PeerMessage {
 
 /// The peers a chat goes to: the named recipients that are present (never the sender), or
 /// every other present participant when `to` is empty.
-pub fn chat_recipients(present: &[ParticipantId], me: ParticipantId, to: &[ParticipantId]) -> Vec<ParticipantId> {
+pub fn chat_recipients(
+    present: &[ParticipantId],
+    me: ParticipantId,
+    to: &[ParticipantId],
+) -> Vec<ParticipantId> {
     present
         .iter()
         .copied()
@@ -114,16 +126,41 @@ mod tests {
 
     #[test]
     fn decoding() {
-        let chat = |to: Vec<ParticipantId>| PeerMessage::Chat { id: 1, text: "hi".into(), to, sent_at: 5 };
+        let chat = |to: Vec<ParticipantId>| PeerMessage::Chat {
+            id: 1,
+            text: "hi".into(),
+            to,
+            sent_at: 5,
+        };
         let ok = chat(vec![P(2)]);
-        assert_eq!(PeerMessage::decode(ok.to_json().as_bytes(), P(2)), Ok(ok.clone()));
-        assert_eq!(PeerMessage::decode(ok.to_json().as_bytes(), P(3)), Err(PeerDecodeError::NotForUs));
+        assert_eq!(
+            PeerMessage::decode(ok.to_json().as_bytes(), P(2)),
+            Ok(ok.clone())
+        );
+        assert_eq!(
+            PeerMessage::decode(ok.to_json().as_bytes(), P(3)),
+            Err(PeerDecodeError::NotForUs)
+        );
         let all = chat(vec![]);
         assert_eq!(PeerMessage::decode(all.to_json().as_bytes(), P(3)), Ok(all));
         let big = vec![b' '; MAX_PEER_MESSAGE_BYTES + 1];
-        assert_eq!(PeerMessage::decode(&big, P(2)), Err(PeerDecodeError::TooLarge { size: big.len() }));
-        for bad in [&b"\xff\xfe"[..], b"{}", br#"{"type":"chat"}"#, br#"{"type":"chat","id":1,"text":"","sent_at":1}"#] {
-            assert!(matches!(PeerMessage::decode(bad, P(2)), Err(PeerDecodeError::Malformed(_))), "{bad:?}");
+        assert_eq!(
+            PeerMessage::decode(&big, P(2)),
+            Err(PeerDecodeError::TooLarge { size: big.len() })
+        );
+        for bad in [
+            &b"\xff\xfe"[..],
+            b"{}",
+            br#"{"type":"chat"}"#,
+            br#"{"type":"chat","id":1,"text":"","sent_at":1}"#,
+        ] {
+            assert!(
+                matches!(
+                    PeerMessage::decode(bad, P(2)),
+                    Err(PeerDecodeError::Malformed(_))
+                ),
+                "{bad:?}"
+            );
         }
         assert!(offers_to(P(1), P(2)) && !offers_to(P(2), P(1)));
     }

@@ -9,7 +9,7 @@ use crate::events::{
     TransferReport,
 };
 use crate::ids::{AccountId, Millis, ParticipantId};
-use crate::limits::{check_text, MAX_NAME_CHARS, MAX_NOTES_BYTES, MAX_TRACKING_CODE_CHARS};
+use crate::limits::{MAX_NAME_CHARS, MAX_NOTES_BYTES, MAX_TRACKING_CODE_CHARS, check_text};
 use crate::settings::{FileTransferMode, SessionPolicy, SessionType};
 use crate::violation::RuleViolation;
 use serde::{Deserialize, Serialize};
@@ -300,9 +300,10 @@ impl Session {
         self.live()?;
         let name = check_text("name", name, MAX_NAME_CHARS, false)?;
         if let ParticipantKind::Csr { account } = kind
-            && self.present_csr(account).is_some() {
-                return Err(RuleViolation::AlreadyInSession);
-            }
+            && self.present_csr(account).is_some()
+        {
+            return Err(RuleViolation::AlreadyInSession);
+        }
         let id = ParticipantId(self.participants.last().map_or(1, |p| p.id.0 + 1));
         self.participants.push(Participant {
             id,
@@ -317,9 +318,16 @@ impl Session {
             self.primary = Some(id);
         }
         let role = self.role(id).unwrap_or(Role::Customer);
-        events.push(Event::ParticipantJoined { participant: id, name, role });
+        events.push(Event::ParticipantJoined {
+            participant: id,
+            name,
+            role,
+        });
         if self.primary == Some(id) {
-            events.push(Event::PrimaryChanged { previous: None, primary: Some(id) });
+            events.push(Event::PrimaryChanged {
+                previous: None,
+                primary: Some(id),
+            });
         }
         Ok((id, events))
     }
@@ -327,12 +335,17 @@ impl Session {
     /// A participant's signaling connection came up or went down.
     pub fn set_connected(&mut self, id: ParticipantId, connected: bool) -> Outcome {
         self.actor(id)?;
-        let p = self.participant_mut(id).ok_or(RuleViolation::NotInSession { participant: id })?;
+        let p = self
+            .participant_mut(id)
+            .ok_or(RuleViolation::NotInSession { participant: id })?;
         if p.connected == connected {
             return Ok(Vec::new());
         }
         p.connected = connected;
-        Ok(vec![Event::ConnectionChanged { participant: id, connected }])
+        Ok(vec![Event::ConnectionChanged {
+            participant: id,
+            connected,
+        }])
     }
 
     /// A participant's connection stayed down past the grace period: it leaves. A controller that
@@ -375,12 +388,18 @@ impl Session {
                 self.require_controller(&me)?;
                 let target = self
                     .present(customer)
-                    .ok_or(RuleViolation::UnknownParticipant { participant: customer })?;
+                    .ok_or(RuleViolation::UnknownParticipant {
+                        participant: customer,
+                    })?;
                 if target.kind.is_csr() {
-                    return Err(RuleViolation::NotACustomer { participant: customer });
+                    return Err(RuleViolation::NotACustomer {
+                        participant: customer,
+                    });
                 }
                 if self.primary == Some(customer) {
-                    return Err(RuleViolation::AlreadyPrimary { participant: customer });
+                    return Err(RuleViolation::AlreadyPrimary {
+                        participant: customer,
+                    });
                 }
                 self.set_primary(Some(customer), &mut events);
             }
@@ -399,7 +418,10 @@ impl Session {
             }
             Command::Leave => {
                 if actor == self.controller {
-                    if self.present_participants().any(|p| p.kind.is_csr() && p.id != actor) {
+                    if self
+                        .present_participants()
+                        .any(|p| p.kind.is_csr() && p.id != actor)
+                    {
                         return Err(RuleViolation::MustTransferControlFirst);
                     }
                     self.end(Some(actor), EndReason::ControllerLeft, now, &mut events);
@@ -428,8 +450,17 @@ impl Session {
             }
             Command::StartActivity { activity, target } => {
                 let target = self.check_start(&me, activity, target)?;
-                self.activities.push(RunningActivity { activity, actor, target, since: now });
-                events.push(Event::ActivityStarted { activity, actor, target });
+                self.activities.push(RunningActivity {
+                    activity,
+                    actor,
+                    target,
+                    since: now,
+                });
+                events.push(Event::ActivityStarted {
+                    activity,
+                    actor,
+                    target,
+                });
             }
             Command::StopActivity { activity } => {
                 let Some(i) = self
@@ -442,11 +473,16 @@ impl Session {
                 let a = self.activities.remove(i);
                 events.push(stopped(a, StopReason::Stopped));
             }
-            Command::RequestConsent { customer, capability } => {
+            Command::RequestConsent {
+                customer,
+                capability,
+            } => {
                 self.require_support_csr(&me)?;
                 let target = self
                     .present(customer)
-                    .ok_or(RuleViolation::UnknownParticipant { participant: customer })?;
+                    .ok_or(RuleViolation::UnknownParticipant {
+                        participant: customer,
+                    })?;
                 if target.kind.is_csr() {
                     return Err(RuleViolation::ConsentIsForCustomers);
                 }
@@ -454,18 +490,33 @@ impl Session {
                     return Err(RuleViolation::ConsentAlreadyGiven { capability });
                 }
                 self.set_consent(customer, capability, ConsentState::Pending);
-                events.push(Event::ConsentRequested { customer, capability, by: actor });
+                events.push(Event::ConsentRequested {
+                    customer,
+                    capability,
+                    by: actor,
+                });
             }
-            Command::AnswerConsent { capability, granted } => {
+            Command::AnswerConsent {
+                capability,
+                granted,
+            } => {
                 if me.kind.is_csr() {
                     return Err(RuleViolation::ConsentIsForCustomers);
                 }
                 if self.consent(actor, capability) != Some(ConsentState::Pending) {
                     return Err(RuleViolation::NoPendingConsent { capability });
                 }
-                let state = if granted { ConsentState::Granted } else { ConsentState::Denied };
+                let state = if granted {
+                    ConsentState::Granted
+                } else {
+                    ConsentState::Denied
+                };
                 self.set_consent(actor, capability, state);
-                events.push(Event::ConsentAnswered { customer: actor, capability, granted });
+                events.push(Event::ConsentAnswered {
+                    customer: actor,
+                    capability,
+                    granted,
+                });
             }
             Command::RevokeConsent { capability } => {
                 if me.kind.is_csr() {
@@ -475,9 +526,14 @@ impl Session {
                     return Err(RuleViolation::ConsentNotGiven { capability });
                 }
                 self.set_consent(actor, capability, ConsentState::Revoked);
-                events.push(Event::ConsentRevoked { customer: actor, capability });
+                events.push(Event::ConsentRevoked {
+                    customer: actor,
+                    capability,
+                });
                 self.stop_where(
-                    |a| a.target == Some(actor) && a.activity.required_consent() == Some(capability),
+                    |a| {
+                        a.target == Some(actor) && a.activity.required_consent() == Some(capability)
+                    },
                     StopReason::ConsentRevoked,
                     &mut events,
                 );
@@ -486,7 +542,10 @@ impl Session {
                 self.check_transfer_report(&transfer)?;
                 transfer.name = transfer.name.trim().to_owned();
                 transfer.sha256.make_ascii_lowercase();
-                events.push(Event::FileTransferRecorded { by: actor, transfer });
+                events.push(Event::FileTransferRecorded {
+                    by: actor,
+                    transfer,
+                });
             }
         }
         Ok(events)
@@ -520,7 +579,11 @@ impl Session {
         activity: Activity,
         target: Option<ParticipantId>,
     ) -> Result<Option<ParticipantId>, RuleViolation> {
-        if self.activities.iter().any(|a| a.activity == activity && a.actor == me.id) {
+        if self
+            .activities
+            .iter()
+            .any(|a| a.activity == activity && a.actor == me.id)
+        {
             return Err(RuleViolation::ActivityAlreadyRunning { activity });
         }
         match activity {
@@ -561,16 +624,23 @@ impl Session {
                 let primary = self.primary.ok_or(RuleViolation::NoCustomerYet)?;
                 let target = target.unwrap_or(primary);
                 self.present(target)
-                    .ok_or(RuleViolation::UnknownParticipant { participant: target })?;
+                    .ok_or(RuleViolation::UnknownParticipant {
+                        participant: target,
+                    })?;
                 if target != primary {
-                    return Err(RuleViolation::NotPrimary { participant: target });
+                    return Err(RuleViolation::NotPrimary {
+                        participant: target,
+                    });
                 }
                 match activity {
                     Activity::FileTransferAdvanced => {
                         self.check_file_transfer(FileTransferMode::Advanced)?
                     }
                     a if a.is_application_sharing()
-                        && self.activities.iter().any(|r| r.activity.is_file_transfer()) =>
+                        && self
+                            .activities
+                            .iter()
+                            .any(|r| r.activity.is_file_transfer()) =>
                     {
                         return Err(RuleViolation::FileTransferActive);
                     }
@@ -580,9 +650,13 @@ impl Session {
                     _ => {}
                 }
                 if let Some(capability) = activity.required_consent()
-                    && self.consent(target, capability) != Some(ConsentState::Granted) {
-                        return Err(RuleViolation::ConsentRequired { participant: target, capability });
-                    }
+                    && self.consent(target, capability) != Some(ConsentState::Granted)
+                {
+                    return Err(RuleViolation::ConsentRequired {
+                        participant: target,
+                        capability,
+                    });
+                }
                 Ok(Some(target))
             }
         }
@@ -593,7 +667,11 @@ impl Session {
         if self.policy.file_transfer < mode {
             return Err(RuleViolation::FileTransferDisabled);
         }
-        if self.activities.iter().any(|a| a.activity.is_application_sharing()) {
+        if self
+            .activities
+            .iter()
+            .any(|a| a.activity.is_application_sharing())
+        {
             return Err(RuleViolation::ApplicationSharingActive);
         }
         Ok(())
@@ -620,8 +698,12 @@ impl Session {
         }
         match self.participant(t.customer) {
             Some(p) if !p.kind.is_csr() => Ok(()),
-            Some(_) => Err(RuleViolation::NotACustomer { participant: t.customer }),
-            None => Err(RuleViolation::UnknownParticipant { participant: t.customer }),
+            Some(_) => Err(RuleViolation::NotACustomer {
+                participant: t.customer,
+            }),
+            None => Err(RuleViolation::UnknownParticipant {
+                participant: t.customer,
+            }),
         }
     }
 
@@ -634,7 +716,10 @@ impl Session {
         }
         if let Some(prev) = previous {
             self.stop_where(
-                |a| a.target == Some(prev) || (a.actor == prev && a.activity == Activity::CustomerShare),
+                |a| {
+                    a.target == Some(prev)
+                        || (a.actor == prev && a.activity == Activity::CustomerShare)
+                },
                 StopReason::PrimaryChanged,
                 events,
             );
@@ -643,7 +728,12 @@ impl Session {
         events.push(Event::PrimaryChanged { previous, primary });
     }
 
-    fn transfer_control(&mut self, from: ParticipantId, to: ParticipantId, events: &mut Vec<Event>) {
+    fn transfer_control(
+        &mut self,
+        from: ParticipantId,
+        to: ParticipantId,
+        events: &mut Vec<Event>,
+    ) {
         self.stop_where(
             |a| a.actor == from && a.activity.is_support(),
             StopReason::ControlTransferred,
@@ -657,14 +747,23 @@ impl Session {
         events.push(Event::ControlTransferred { from, to });
     }
 
-    fn set_consent(&mut self, customer: ParticipantId, capability: Capability, state: ConsentState) {
+    fn set_consent(
+        &mut self,
+        customer: ParticipantId,
+        capability: Capability,
+        state: ConsentState,
+    ) {
         match self
             .consents
             .iter_mut()
             .find(|c| c.customer == customer && c.capability == capability)
         {
             Some(c) => c.state = state,
-            None => self.consents.push(Consent { customer, capability, state }),
+            None => self.consents.push(Consent {
+                customer,
+                capability,
+                state,
+            }),
         }
     }
 
@@ -686,7 +785,13 @@ impl Session {
     }
 
     /// A non-controller leaves; a primary customer is replaced by the longest-present customer.
-    fn remove(&mut self, id: ParticipantId, reason: LeaveReason, now: Millis, events: &mut Vec<Event>) {
+    fn remove(
+        &mut self,
+        id: ParticipantId,
+        reason: LeaveReason,
+        now: Millis,
+        events: &mut Vec<Event>,
+    ) {
         self.stop_where(
             |a| a.actor == id || a.target == Some(id),
             StopReason::ParticipantLeft,
@@ -697,7 +802,10 @@ impl Session {
             p.connected = false;
         }
         self.relinquished.retain(|&p| p != id);
-        events.push(Event::ParticipantLeft { participant: id, reason });
+        events.push(Event::ParticipantLeft {
+            participant: id,
+            reason,
+        });
         if self.primary == Some(id) {
             let next = self
                 .present_participants()
@@ -705,22 +813,42 @@ impl Session {
                 .min_by_key(|p| (p.joined_at, p.id))
                 .map(|p| p.id);
             self.primary = None;
-            events.push(Event::PrimaryChanged { previous: Some(id), primary: next });
+            events.push(Event::PrimaryChanged {
+                previous: Some(id),
+                primary: next,
+            });
             self.primary = next;
         }
     }
 
     /// Rule 8: ending stops every activity and disconnects everyone.
-    fn end(&mut self, by: Option<ParticipantId>, reason: EndReason, now: Millis, events: &mut Vec<Event>) {
+    fn end(
+        &mut self,
+        by: Option<ParticipantId>,
+        reason: EndReason,
+        now: Millis,
+        events: &mut Vec<Event>,
+    ) {
         self.stop_where(|_| true, StopReason::SessionEnded, events);
         for p in self.participants.iter_mut().filter(|p| p.left_at.is_none()) {
             p.left_at = Some(now);
             p.connected = false;
-            events.push(Event::ParticipantLeft { participant: p.id, reason: LeaveReason::SessionEnded });
+            events.push(Event::ParticipantLeft {
+                participant: p.id,
+                reason: LeaveReason::SessionEnded,
+            });
         }
         self.primary = None;
-        self.state = SessionState::Ended { at: now, by, reason };
-        events.push(Event::SessionEnded { by, reason, notes: self.notes.clone() });
+        self.state = SessionState::Ended {
+            at: now,
+            by,
+            reason,
+        };
+        events.push(Event::SessionEnded {
+            by,
+            reason,
+            notes: self.notes.clone(),
+        });
     }
 
     /// The invariants every reachable state holds; property tests call this after each step.
@@ -750,14 +878,23 @@ impl Session {
                 return Err("ended session has present participants".into());
             }
         }
-        if self.activities.iter().any(|a| a.activity.is_application_sharing())
-            && self.activities.iter().any(|a| a.activity.is_file_transfer())
+        if self
+            .activities
+            .iter()
+            .any(|a| a.activity.is_application_sharing())
+            && self
+                .activities
+                .iter()
+                .any(|a| a.activity.is_file_transfer())
         {
             return Err("file transfer runs while an application is viewed or controlled".into());
         }
         for a in &self.activities {
             if a.activity.is_support() && self.is_relinquished(a.actor) {
-                return Err(format!("{} runs {} after handing control away", a.actor, a.activity));
+                return Err(format!(
+                    "{} runs {} after handing control away",
+                    a.actor, a.activity
+                ));
             }
             if a.activity.controller_only() && a.actor != self.controller {
                 return Err(format!("{} runs {} without control", a.actor, a.activity));
@@ -767,9 +904,10 @@ impl Session {
                     return Err(format!("{} targets {t}, who is not primary", a.activity));
                 }
                 if let Some(cap) = a.activity.required_consent()
-                    && self.consent(t, cap) != Some(ConsentState::Granted) {
-                        return Err(format!("{} runs without {cap} consent", a.activity));
-                    }
+                    && self.consent(t, cap) != Some(ConsentState::Granted)
+                {
+                    return Err(format!("{} runs without {cap} consent", a.activity));
+                }
             }
         }
         Ok(())
@@ -777,7 +915,12 @@ impl Session {
 }
 
 fn stopped(a: RunningActivity, reason: StopReason) -> Event {
-    Event::ActivityStopped { activity: a.activity, actor: a.actor, target: a.target, reason }
+    Event::ActivityStopped {
+        activity: a.activity,
+        actor: a.actor,
+        target: a.target,
+        reason,
+    }
 }
 
 impl InviteRole {

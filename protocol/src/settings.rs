@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 /// How much file transfer the organization's admin allows (rule 10).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FileTransferMode {
     /// No file transfer at all.

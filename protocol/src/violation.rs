@@ -48,7 +48,10 @@ pub enum RuleViolation {
     /// Recording is not allowed by the organization's settings.
     RecordingDisabled,
     /// Rule 12: the customer has not given this consent (or revoked it).
-    ConsentRequired { participant: ParticipantId, capability: Capability },
+    ConsentRequired {
+        participant: ParticipantId,
+        capability: Capability,
+    },
     /// Rule 12: consent is asked of customers only, and answered by them only.
     ConsentIsForCustomers,
     /// Rule 12: no pending request for this consent to answer.
@@ -122,13 +125,18 @@ impl fmt::Display for RuleViolation {
             }
             Self::InvalidField { field, reason } => write!(f, "invalid {field}: {reason}"),
             Self::CsrOnly => write!(f, "only a support representative can do this"),
-            Self::ControllerOnly => write!(f, "only the controlling support representative can do this"),
+            Self::ControllerOnly => {
+                write!(f, "only the controlling support representative can do this")
+            }
             Self::NotACustomer { participant } => write!(f, "{participant} is not a customer"),
             Self::AlreadyPrimary { participant } => {
                 write!(f, "{participant} is already the primary customer")
             }
             Self::NotACsr { participant } => {
-                write!(f, "{participant} is not a support representative in this session")
+                write!(
+                    f,
+                    "{participant} is not a support representative in this session"
+                )
             }
             Self::AlreadyController => write!(f, "you already have control of the session"),
             Self::NotPrimary { participant } => write!(
@@ -144,16 +152,24 @@ impl fmt::Display for RuleViolation {
                 f,
                 "other support representatives are present: transfer control before leaving"
             ),
-            Self::CustomersCannotEnd => write!(f, "customers can't end a session; they can leave it"),
+            Self::CustomersCannotEnd => {
+                write!(f, "customers can't end a session; they can leave it")
+            }
             Self::FileTransferDisabled => {
-                write!(f, "file transfer in this mode is not enabled by the organization")
+                write!(
+                    f,
+                    "file transfer in this mode is not enabled by the organization"
+                )
             }
             Self::ApplicationSharingActive => write!(
                 f,
                 "a customer application is being viewed or controlled: stop application sharing before transferring files"
             ),
             Self::RecordingDisabled => write!(f, "recording is not allowed by the organization"),
-            Self::ConsentRequired { participant, capability } => {
+            Self::ConsentRequired {
+                participant,
+                capability,
+            } => {
                 write!(f, "{participant} has not given consent to {capability}")
             }
             Self::ConsentIsForCustomers => {

@@ -99,12 +99,21 @@ pub enum ServerMessage {
         roster: Roster,
     },
     /// The whole roster, pushed after every change.
-    Roster { roster: Roster },
+    Roster {
+        roster: Roster,
+    },
     /// One thing that happened in the session.
-    Event { event: Event },
+    Event {
+        event: Event,
+    },
     /// A relayed signaling payload from `from`.
-    Signal { from: ParticipantId, data: SignalData },
-    Pong { id: u64 },
+    Signal {
+        from: ParticipantId,
+        data: SignalData,
+    },
+    Pong {
+        id: u64,
+    },
     /// A request was refused; the connection stays open unless a close follows.
     Error {
         code: String,
@@ -114,7 +123,10 @@ pub enum ServerMessage {
         request: Option<String>,
     },
     /// The session ended; the service closes the connection after this.
-    Ended { reason: EndReason, notes: String },
+    Ended {
+        reason: EndReason,
+        notes: String,
+    },
 }
 
 impl ServerMessage {
@@ -137,9 +149,17 @@ impl ServerMessage {
 /// Why a client message could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {
-    TooLarge { size: usize, limit: usize },
-    Malformed { reason: String, request: Option<String> },
-    UnknownType { name: String },
+    TooLarge {
+        size: usize,
+        limit: usize,
+    },
+    Malformed {
+        reason: String,
+        request: Option<String>,
+    },
+    UnknownType {
+        name: String,
+    },
 }
 
 impl DecodeError {
@@ -166,7 +186,10 @@ impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::TooLarge { size, limit } => {
-                write!(f, "message of {size} bytes is larger than the limit of {limit} bytes")
+                write!(
+                    f,
+                    "message of {size} bytes is larger than the limit of {limit} bytes"
+                )
             }
             Self::Malformed { reason, .. } => write!(f, "malformed message: {reason}"),
             Self::UnknownType { name } => write!(
@@ -183,11 +206,21 @@ impl std::error::Error for DecodeError {}
 /// Decode one client message, enforcing the size limit and naming what is wrong.
 pub fn decode_client(text: &str) -> Result<ClientMessage, DecodeError> {
     if text.len() > MAX_MESSAGE_BYTES {
-        return Err(DecodeError::TooLarge { size: text.len(), limit: MAX_MESSAGE_BYTES });
+        return Err(DecodeError::TooLarge {
+            size: text.len(),
+            limit: MAX_MESSAGE_BYTES,
+        });
     }
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| DecodeError::Malformed { reason: format!("not JSON: {e}"), request: None })?;
-    let Some(name) = value.get("type").and_then(|t| t.as_str()).map(str::to_owned) else {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| DecodeError::Malformed {
+            reason: format!("not JSON: {e}"),
+            request: None,
+        })?;
+    let Some(name) = value
+        .get("type")
+        .and_then(|t| t.as_str())
+        .map(str::to_owned)
+    else {
         return Err(DecodeError::Malformed {
             reason: "expected a JSON object with a string field \"type\"".into(),
             request: None,
@@ -226,7 +259,10 @@ fn field_errors<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Res
     })
 }
 
-fn culprit<T: serde::de::DeserializeOwned>(value: &serde_json::Value, error: &str) -> Option<String> {
+fn culprit<T: serde::de::DeserializeOwned>(
+    value: &serde_json::Value,
+    error: &str,
+) -> Option<String> {
     // Every command has at most a handful of fields; don't probe (quadratic work) a message
     // padded with many.
     const MAX_PROBED_FIELDS: usize = 8;

@@ -4,7 +4,7 @@
 use crate::db::CsrRow;
 use crate::error::ApiError;
 use crate::secrets::hash_token;
-use crate::state::{now_ms, AppState};
+use crate::state::{AppState, now_ms};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
@@ -46,16 +46,25 @@ pub struct SignedIn {
 impl FromRequestParts<AppState> for SignedIn {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)
             .or_else(|| cookie(parts, AUTH_COOKIE))
-            .ok_or_else(|| ApiError::Unauthorized("sign in first: no bearer token or sign-in cookie".into()))?;
+            .ok_or_else(|| {
+                ApiError::Unauthorized("sign in first: no bearer token or sign-in cookie".into())
+            })?;
         let token_hash = hash_token(token);
         let csr = state
             .db
             .csr_by_auth_token(&token_hash, now_ms())
             .await?
-            .ok_or_else(|| ApiError::Unauthorized("your sign-in has expired or was revoked; sign in again".into()))?;
+            .ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "your sign-in has expired or was revoked; sign in again".into(),
+                )
+            })?;
         let path = parts
             .extensions
             .get::<axum::extract::OriginalUri>()
@@ -77,10 +86,16 @@ pub struct Admin(pub SignedIn);
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let signed_in = SignedIn::from_request_parts(parts, state).await?;
         if !signed_in.csr.is_admin {
-            return Err(ApiError::forbidden("admin_only", "only an administrator can do this"));
+            return Err(ApiError::forbidden(
+                "admin_only",
+                "only an administrator can do this",
+            ));
         }
         Ok(Admin(signed_in))
     }
@@ -93,12 +108,17 @@ pub struct MaybeSignedIn(pub Option<SignedIn>);
 impl FromRequestParts<AppState> for MaybeSignedIn {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if bearer(parts).is_none() && cookie(parts, AUTH_COOKIE).is_none() {
             return Ok(MaybeSignedIn(None));
         }
         // A stale sign-in must not stop a customer from joining: treat it as nobody.
-        Ok(MaybeSignedIn(SignedIn::from_request_parts(parts, state).await.ok()))
+        Ok(MaybeSignedIn(
+            SignedIn::from_request_parts(parts, state).await.ok(),
+        ))
     }
 }
 
@@ -112,15 +132,22 @@ pub struct ParticipantAuth {
 impl FromRequestParts<AppState> for ParticipantAuth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts)
-            .ok_or_else(|| ApiError::Unauthorized("expected a participant token as a bearer token".into()))?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(|| {
+            ApiError::Unauthorized("expected a participant token as a bearer token".into())
+        })?;
         let (session_id, participant) = state
             .db
             .participant_by_token(&hash_token(token))
             .await?
             .ok_or_else(|| ApiError::Unauthorized("unknown participant token".into()))?;
-        Ok(ParticipantAuth { session_id, participant })
+        Ok(ParticipantAuth {
+            session_id,
+            participant,
+        })
     }
 }
 

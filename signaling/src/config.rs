@@ -5,7 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "tether-signaling", version, about = "tether signaling service: sessions, invitations, role rules and WebSocket relay")]
+#[command(
+    name = "tether-signaling",
+    version,
+    about = "tether signaling service: sessions, invitations, role rules and WebSocket relay"
+)]
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "TETHER_LISTEN", default_value = "127.0.0.1:8080")]

@@ -119,8 +119,14 @@ fn invitation_from(row: &sqlx::sqlite::SqliteRow) -> DbResult<InvitationRow> {
     Ok(InvitationRow {
         id: row.try_get("id")?,
         session_id: row.try_get("session_id")?,
-        role: if role == "csr" { InviteRole::Csr } else { InviteRole::Customer },
-        code_secret: row.try_get::<Option<i64>, _>("code_secret")?.map(|n| n as u32),
+        role: if role == "csr" {
+            InviteRole::Csr
+        } else {
+            InviteRole::Customer
+        },
+        code_secret: row
+            .try_get::<Option<i64>, _>("code_secret")?
+            .map(|n| n as u32),
         created_by: row.try_get("created_by")?,
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
@@ -147,7 +153,10 @@ impl Db {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
         let db = Db { pool };
         db.migrate().await?;
         Ok(db)
@@ -182,7 +191,10 @@ impl Db {
     // ---- CSR accounts ----
 
     pub async fn csr_count(&self) -> DbResult<i64> {
-        sqlx::query("SELECT COUNT(*) FROM csrs").fetch_one(&self.pool).await?.try_get(0)
+        sqlx::query("SELECT COUNT(*) FROM csrs")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)
     }
 
     pub async fn create_csr(
@@ -268,25 +280,38 @@ impl Db {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        let admins: i64 = sqlx::query("SELECT COUNT(*) FROM csrs WHERE is_admin = 1 AND disabled = 0")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
+        let admins: i64 =
+            sqlx::query("SELECT COUNT(*) FROM csrs WHERE is_admin = 1 AND disabled = 0")
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
         if admins == 0 {
             tx.rollback().await?;
             return Ok(CsrUpdate::WouldLeaveNoAdmin);
         }
         if disabled == Some(true) || password_hash.is_some() {
             // A disabled account or a changed password signs every device out.
-            sqlx::query("DELETE FROM auth_tokens WHERE csr_id = ?").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM auth_tokens WHERE csr_id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
-        Ok(self.csr(id).await?.map_or(CsrUpdate::NotFound, CsrUpdate::Updated))
+        Ok(self
+            .csr(id)
+            .await?
+            .map_or(CsrUpdate::NotFound, CsrUpdate::Updated))
     }
 
     // ---- sign-in tokens ----
 
-    pub async fn insert_auth_token(&self, hash: &[u8], csr: i64, now: Millis, expires: Millis) -> DbResult<()> {
+    pub async fn insert_auth_token(
+        &self,
+        hash: &[u8],
+        csr: i64,
+        now: Millis,
+        expires: Millis,
+    ) -> DbResult<()> {
         sqlx::query("INSERT INTO auth_tokens (token_hash, csr_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
             .bind(hash)
             .bind(csr)
@@ -312,14 +337,19 @@ impl Db {
     }
 
     pub async fn delete_auth_token(&self, hash: &[u8]) -> DbResult<()> {
-        sqlx::query("DELETE FROM auth_tokens WHERE token_hash = ?").bind(hash).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM auth_tokens WHERE token_hash = ?")
+            .bind(hash)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     // ---- organization settings ----
 
     pub async fn settings(&self) -> DbResult<OrgSettings> {
-        let row = sqlx::query("SELECT json FROM settings WHERE id = 1").fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT json FROM settings WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
         match row {
             Some(r) => serde_json::from_str(&r.try_get::<String, _>(0)?).map_err(decode_err),
             None => Ok(OrgSettings::default()),
@@ -426,8 +456,20 @@ impl Db {
 
     /// Sessions, newest first: those `csr` took part in, or all when `csr` is `None`; filtered
     /// by a substring of the type or tracking code when `query` is given.
-    pub async fn list_sessions(&self, csr: Option<i64>, query: Option<&str>, limit: i64) -> DbResult<Vec<SessionRow>> {
-        let pattern = query.map(|q| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+    pub async fn list_sessions(
+        &self,
+        csr: Option<i64>,
+        query: Option<&str>,
+        limit: i64,
+    ) -> DbResult<Vec<SessionRow>> {
+        let pattern = query.map(|q| {
+            format!(
+                "%{}%",
+                q.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )
+        });
         sqlx::query(
             "SELECT s.* FROM sessions s
              WHERE (?1 IS NULL OR EXISTS (SELECT 1 FROM session_csrs c WHERE c.session_id = s.id AND c.csr_id = ?1))
@@ -445,12 +487,14 @@ impl Db {
     }
 
     pub async fn csr_took_part(&self, session_id: &str, csr: i64) -> DbResult<bool> {
-        Ok(sqlx::query("SELECT 1 FROM session_csrs WHERE session_id = ? AND csr_id = ?")
-            .bind(session_id)
-            .bind(csr)
-            .fetch_optional(&self.pool)
-            .await?
-            .is_some())
+        Ok(
+            sqlx::query("SELECT 1 FROM session_csrs WHERE session_id = ? AND csr_id = ?")
+                .bind(session_id)
+                .bind(csr)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
     }
 
     pub async fn record(&self, session_id: &str) -> DbResult<Vec<RecordEntry>> {
@@ -471,13 +515,22 @@ impl Db {
     }
 
     /// The session and participant a participant token belongs to.
-    pub async fn participant_by_token(&self, hash: &[u8]) -> DbResult<Option<(String, ParticipantId)>> {
-        let row = sqlx::query("SELECT session_id, participant FROM participants WHERE token_hash = ?")
-            .bind(hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| Ok((r.try_get("session_id")?, ParticipantId(r.try_get::<i64, _>("participant")? as u32))))
-            .transpose()
+    pub async fn participant_by_token(
+        &self,
+        hash: &[u8],
+    ) -> DbResult<Option<(String, ParticipantId)>> {
+        let row =
+            sqlx::query("SELECT session_id, participant FROM participants WHERE token_hash = ?")
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| {
+            Ok((
+                r.try_get("session_id")?,
+                ParticipantId(r.try_get::<i64, _>("participant")? as u32),
+            ))
+        })
+        .transpose()
     }
 
     // ---- invitations ----
@@ -531,7 +584,12 @@ impl Db {
     }
 
     /// The unused, unrevoked, unexpired invitation of a session with this code secret.
-    pub async fn invitation_by_code(&self, session_id: &str, secret: u32, now: Millis) -> DbResult<Option<InvitationRow>> {
+    pub async fn invitation_by_code(
+        &self,
+        session_id: &str,
+        secret: u32,
+        now: Millis,
+    ) -> DbResult<Option<InvitationRow>> {
         sqlx::query(
             "SELECT * FROM invitations WHERE session_id = ? AND code_secret = ?
                AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?",
@@ -556,7 +614,12 @@ impl Db {
     }
 
     /// Revoke an unused invitation; false when it is unknown, used or already revoked.
-    pub async fn revoke_invitation(&self, session_id: &str, id: &str, now: Millis) -> DbResult<bool> {
+    pub async fn revoke_invitation(
+        &self,
+        session_id: &str,
+        id: &str,
+        now: Millis,
+    ) -> DbResult<bool> {
         let res = sqlx::query(
             "UPDATE invitations SET revoked_at = ? WHERE id = ? AND session_id = ? AND used_at IS NULL AND revoked_at IS NULL",
         )

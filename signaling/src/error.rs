@@ -1,9 +1,9 @@
 //! The one error type of the REST API; each variant documents its status. Internal errors are
 //! logged and never sent to clients.
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use tether_protocol::{InvitationError, RuleViolation};
 
 #[derive(Debug)]
@@ -27,7 +27,10 @@ pub enum ApiError {
     /// 422: a value breaks a rule or a limit.
     Unprocessable { code: &'static str, message: String },
     /// 429: too many attempts; retry after the given seconds.
-    TooManyRequests { message: String, retry_after_secs: u64 },
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// 503: the service can't do this right now.
     Unavailable(String),
     /// 500: logged; the client sees only "internal error".
@@ -83,13 +86,22 @@ impl ApiError {
     }
 
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Forbidden { code, message: message.into() }
+        Self::Forbidden {
+            code,
+            message: message.into(),
+        }
     }
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Conflict { code, message: message.into() }
+        Self::Conflict {
+            code,
+            message: message.into(),
+        }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::Unprocessable { code: "invalid_field", message: message.into() }
+        Self::Unprocessable {
+            code: "invalid_field",
+            message: message.into(),
+        }
     }
 }
 
@@ -118,7 +130,10 @@ impl From<RuleViolation> for ApiError {
 
 impl From<InvitationError> for ApiError {
     fn from(e: InvitationError) -> Self {
-        ApiError::Gone { code: e.code(), message: e.to_string() }
+        ApiError::Gone {
+            code: e.code(),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -146,10 +161,13 @@ impl IntoResponse for ApiError {
         let message = self.public_message();
         let body = Json(serde_json::json!({ "code": self.code(), "message": message }));
         let mut response = (self.status(), body).into_response();
-        if let ApiError::TooManyRequests { retry_after_secs, .. } = self
-            && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let ApiError::TooManyRequests {
+            retry_after_secs, ..
+        } = self
+            && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
         response
     }
 }

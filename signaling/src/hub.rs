@@ -5,13 +5,14 @@
 use crate::db::{InvitationRow, NewParticipant};
 use crate::error::{ApiError, ApiResult};
 use crate::secrets::{hash_token, new_token, random_below};
-use crate::state::{now_ms, AppState};
+use crate::state::{AppState, now_ms};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tether_protocol::{
-    check_invitation, Command, Event, InvitationStatus, LeaveReason, ParticipantId, ParticipantKind, Role,
-    RuleViolation, ServerMessage, Session, SignalData, PROTOCOL_VERSION, SESSION_NUMBER_RANGE,
+    Command, Event, InvitationStatus, LeaveReason, PROTOCOL_VERSION, ParticipantId,
+    ParticipantKind, Role, RuleViolation, SESSION_NUMBER_RANGE, ServerMessage, Session, SignalData,
+    check_invitation,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -29,7 +30,9 @@ pub struct Kill {
 
 impl Default for Kill {
     fn default() -> Self {
-        Kill { reason: watch::Sender::new(None) }
+        Kill {
+            reason: watch::Sender::new(None),
+        }
     }
 }
 
@@ -65,7 +68,8 @@ impl Conn {
     /// Queue a message; a full queue means a slow consumer, which is disconnected.
     pub fn send(&self, text: Arc<str>) {
         if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(text) {
-            self.kill.fire(CLOSE_POLICY, "slow consumer: outgoing queue full");
+            self.kill
+                .fire(CLOSE_POLICY, "slow consumer: outgoing queue full");
         }
     }
     pub fn send_msg(&self, msg: &ServerMessage) {
@@ -136,22 +140,43 @@ impl Hub {
                 ParticipantKind::Csr { account } => Some(account),
                 ParticipantKind::Customer => None,
             };
-            Some((NewParticipant { token_hash: hash, id: p.id, account }, inv))
+            Some((
+                NewParticipant {
+                    token_hash: hash,
+                    id: p.id,
+                    account,
+                },
+                inv,
+            ))
         });
-        state.db.apply(&self.id, &next, &events, new_participant, now).await?;
+        state
+            .db
+            .apply(&self.id, &next, &events, new_participant, now)
+            .await?;
         inner.session = next;
         inner.publish(&events);
         drop(inner);
-        if events.iter().any(|e| matches!(e, Event::SessionEnded { .. })) {
+        if events
+            .iter()
+            .any(|e| matches!(e, Event::SessionEnded { .. }))
+        {
             state.hubs.remove(&self.id);
         }
         Ok((out, events))
     }
 
     /// Apply a participant's command.
-    pub async fn command(&self, state: &AppState, actor: ParticipantId, command: Command) -> ApiResult<Vec<Event>> {
+    pub async fn command(
+        &self,
+        state: &AppState,
+        actor: ParticipantId,
+        command: Command,
+    ) -> ApiResult<Vec<Event>> {
         let now = now_ms();
-        Ok(self.change(state, None, |s| Ok(((), s.handle(actor, command, now)?))).await?.1)
+        Ok(self
+            .change(state, None, |s| Ok(((), s.handle(actor, command, now)?)))
+            .await?
+            .1)
     }
 
     /// Admit the holder of an invitation (or, with `None`, a CSR joining a session it may join).
@@ -178,10 +203,14 @@ impl Hub {
         let token = new_token();
         let hash = hash_token(&token);
         let ((participant, role), _) = self
-            .change(state, Some((&hash, invitation.map(|i| i.id.as_str()))), |s| {
-                let (id, events) = s.join(kind, name, now)?;
-                Ok(((id, s.role(id).unwrap_or(Role::Customer)), events))
-            })
+            .change(
+                state,
+                Some((&hash, invitation.map(|i| i.id.as_str()))),
+                |s| {
+                    let (id, events) = s.join(kind, name, now)?;
+                    Ok(((id, s.role(id).unwrap_or(Role::Customer)), events))
+                },
+            )
             .await
             .map_err(|e| match e {
                 // The conditional update found the invitation used or revoked meanwhile.
@@ -192,19 +221,34 @@ impl Hub {
             })?;
         // Someone who joins but never connects must not linger (a ghost primary customer).
         self.await_first_connection(state, participant).await;
-        Ok(Joined { participant, token, role })
+        Ok(Joined {
+            participant,
+            token,
+            role,
+        })
     }
 
     /// Register a participant's new connection (replacing an older one) and mark it connected.
     /// The welcome is queued under the hub lock, so it precedes every later event and roster.
-    pub async fn connect(&self, state: &AppState, participant: ParticipantId, conn: Conn, heartbeat_ms: u64) -> ApiResult<()> {
+    pub async fn connect(
+        &self,
+        state: &AppState,
+        participant: ParticipantId,
+        conn: Conn,
+        heartbeat_ms: u64,
+    ) -> ApiResult<()> {
         // Refused (nothing changes) when the participant has left or the session has ended.
         let ((), _) = self
-            .change(state, None, |s| Ok(((), s.set_connected(participant, true)?)))
+            .change(state, None, |s| {
+                Ok(((), s.set_connected(participant, true)?))
+            })
             .await?;
         let mut inner = self.inner.lock().await;
         // The session may have ended, or the participant left, between the two locks.
-        let present = inner.session.participant(participant).is_some_and(|p| p.present());
+        let present = inner
+            .session
+            .participant(participant)
+            .is_some_and(|p| p.present());
         if !inner.session.is_live() {
             return Err(RuleViolation::SessionEnded.into());
         } else if !present {
@@ -220,7 +264,10 @@ impl Hub {
             roster: inner.session.roster(),
         });
         if let Some(old) = inner.conns.insert(participant, conn) {
-            old.kill.fire(CLOSE_POLICY, "replaced by a newer connection of the same participant");
+            old.kill.fire(
+                CLOSE_POLICY,
+                "replaced by a newer connection of the same participant",
+            );
         }
         inner.disconnects.remove(&participant);
         Ok(())
@@ -229,12 +276,21 @@ impl Hub {
     /// Whether a participant is present in this (live) session.
     pub async fn is_present(&self, participant: ParticipantId) -> bool {
         let inner = self.inner.lock().await;
-        inner.session.is_live() && inner.session.participant(participant).is_some_and(|p| p.present())
+        inner.session.is_live()
+            && inner
+                .session
+                .participant(participant)
+                .is_some_and(|p| p.present())
     }
 
     /// Forget a closed connection; if it was the participant's current one, mark the participant
     /// disconnected and start its grace period.
-    pub async fn disconnect(self: &Arc<Self>, state: &AppState, participant: ParticipantId, conn_id: u64) {
+    pub async fn disconnect(
+        self: &Arc<Self>,
+        state: &AppState,
+        participant: ParticipantId,
+        conn_id: u64,
+    ) {
         let generation = {
             let mut inner = self.inner.lock().await;
             if inner.conns.get(&participant).map(|c| c.id) != Some(conn_id) {
@@ -246,7 +302,12 @@ impl Hub {
             inner.disconnects.insert(participant, g);
             g
         };
-        if let Err(e) = self.change(state, None, |s| Ok(((), s.set_connected(participant, false)?))).await {
+        if let Err(e) = self
+            .change(state, None, |s| {
+                Ok(((), s.set_connected(participant, false)?))
+            })
+            .await
+        {
             tracing::debug!(%e, "disconnect of a participant no longer present");
             return;
         }
@@ -254,7 +315,12 @@ impl Hub {
     }
 
     /// After the grace period, a participant still disconnected times out (leaves).
-    pub fn start_grace(self: &Arc<Self>, state: &AppState, participant: ParticipantId, generation: u64) {
+    pub fn start_grace(
+        self: &Arc<Self>,
+        state: &AppState,
+        participant: ParticipantId,
+        generation: u64,
+    ) {
         let hub = Arc::clone(self);
         let state = state.clone();
         let grace = Duration::from_secs(state.config.reconnect_grace_secs);
@@ -263,11 +329,17 @@ impl Hub {
             let due = {
                 let inner = hub.inner.lock().await;
                 inner.disconnects.get(&participant) == Some(&generation)
-                    && inner.session.participant(participant).is_some_and(|p| p.present() && !p.connected)
+                    && inner
+                        .session
+                        .participant(participant)
+                        .is_some_and(|p| p.present() && !p.connected)
             };
             if due {
                 let now = now_ms();
-                if let Err(e) = hub.change(&state, None, |s| Ok(((), s.time_out(participant, now)?))).await {
+                if let Err(e) = hub
+                    .change(&state, None, |s| Ok(((), s.time_out(participant, now)?)))
+                    .await
+                {
                     tracing::debug!(%e, "grace timer found nothing to do");
                 }
             }
@@ -275,7 +347,11 @@ impl Hub {
     }
 
     /// Start the grace period of a participant that is present but not connected.
-    pub async fn await_first_connection(self: &Arc<Self>, state: &AppState, participant: ParticipantId) {
+    pub async fn await_first_connection(
+        self: &Arc<Self>,
+        state: &AppState,
+        participant: ParticipantId,
+    ) {
         let generation = {
             let mut inner = self.inner.lock().await;
             inner.generation += 1;
@@ -299,14 +375,28 @@ impl Hub {
             ids
         };
         for id in present {
-            let _ = self.change(state, None, |s| Ok(((), s.set_connected(id, false)?))).await;
-            let g = self.inner.lock().await.disconnects.get(&id).copied().unwrap_or(0);
+            let _ = self
+                .change(state, None, |s| Ok(((), s.set_connected(id, false)?)))
+                .await;
+            let g = self
+                .inner
+                .lock()
+                .await
+                .disconnects
+                .get(&id)
+                .copied()
+                .unwrap_or(0);
             self.start_grace(state, id, g);
         }
     }
 
     /// Relay a signaling payload to one participant of this session.
-    pub async fn relay(&self, from: ParticipantId, to: ParticipantId, data: SignalData) -> Result<(), ServerMessage> {
+    pub async fn relay(
+        &self,
+        from: ParticipantId,
+        to: ParticipantId,
+        data: SignalData,
+    ) -> Result<(), ServerMessage> {
         let inner = self.inner.lock().await;
         inner
             .session
@@ -334,12 +424,23 @@ impl HubInner {
     /// Send events and the new roster to every connection, CSR notes to CSRs only; close the
     /// connections of participants who left, and all of them when the session ended.
     fn publish(&mut self, events: &[Event]) {
-        let roster: Arc<str> = ServerMessage::Roster { roster: self.session.roster() }.to_json().into();
+        let roster: Arc<str> = ServerMessage::Roster {
+            roster: self.session.roster(),
+        }
+        .to_json()
+        .into();
         let encode = |e: Event| -> Arc<str> { ServerMessage::Event { event: e }.to_json().into() };
         let for_csr: Vec<Arc<str>> = events.iter().cloned().map(encode).collect();
-        let for_customer: Vec<Arc<str>> = events.iter().filter_map(Event::for_customer).map(encode).collect();
+        let for_customer: Vec<Arc<str>> = events
+            .iter()
+            .filter_map(Event::for_customer)
+            .map(encode)
+            .collect();
         for (id, conn) in &self.conns {
-            let is_csr = self.session.participant(*id).is_some_and(|p| p.kind.is_csr());
+            let is_csr = self
+                .session
+                .participant(*id)
+                .is_some_and(|p| p.kind.is_csr());
             for msg in if is_csr { &for_csr } else { &for_customer } {
                 conn.send(msg.clone());
             }
@@ -351,7 +452,10 @@ impl HubInner {
         });
         if let Some((reason, notes)) = ended {
             for (id, conn) in self.conns.drain() {
-                let is_csr = self.session.participant(id).is_some_and(|p| p.kind.is_csr());
+                let is_csr = self
+                    .session
+                    .participant(id)
+                    .is_some_and(|p| p.kind.is_csr());
                 let notes = if is_csr { notes.clone() } else { String::new() };
                 conn.send_msg(&ServerMessage::Ended { reason, notes });
                 conn.kill.fire(CLOSE_NORMAL, "the session has ended");
@@ -359,14 +463,18 @@ impl HubInner {
             return;
         }
         for event in events {
-            if let Event::ParticipantLeft { participant, reason } = event
-                && let Some(conn) = self.conns.remove(participant) {
-                    let why = match reason {
-                        LeaveReason::TimedOut => "your connection timed out",
-                        _ => "you left the session",
-                    };
-                    conn.kill.fire(CLOSE_NORMAL, why);
-                }
+            if let Event::ParticipantLeft {
+                participant,
+                reason,
+            } = event
+                && let Some(conn) = self.conns.remove(participant)
+            {
+                let why = match reason {
+                    LeaveReason::TimedOut => "your connection timed out",
+                    _ => "you left the session",
+                };
+                conn.kill.fire(CLOSE_NORMAL, why);
+            }
         }
     }
 }
@@ -394,7 +502,11 @@ impl Hubs {
 
     pub fn by_number(&self, number: u16) -> Option<Arc<Hub>> {
         let inner = self.lock();
-        inner.by_number.get(&number).and_then(|id| inner.by_id.get(id)).cloned()
+        inner
+            .by_number
+            .get(&number)
+            .and_then(|id| inner.by_id.get(id))
+            .cloned()
     }
 
     /// A free session number, reserved for `id`; `None` when all are taken (then the session's
@@ -425,9 +537,10 @@ impl Hubs {
     pub fn remove(&self, id: &str) {
         let mut inner = self.lock();
         if let Some(hub) = inner.by_id.remove(id)
-            && let Some(n) = hub.number {
-                inner.by_number.remove(&n);
-            }
+            && let Some(n) = hub.number
+        {
+            inner.by_number.remove(&n);
+        }
     }
 
     pub fn release_number(&self, number: u16) {

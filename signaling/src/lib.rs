@@ -19,13 +19,13 @@ pub mod ws;
 
 use crate::config::Config;
 use crate::db::Db;
-use crate::hub::{Hub, CLOSE_GOING_AWAY};
-use crate::routes::{accounts, ice, invitations, sessions, MAX_BODY_BYTES};
-use crate::state::{now_ms, AppState};
+use crate::hub::{CLOSE_GOING_AWAY, Hub};
+use crate::routes::{MAX_BODY_BYTES, accounts, ice, invitations, sessions};
+use crate::state::{AppState, now_ms};
+use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, patch, post, put};
 use axum::serve::ListenerExt;
-use axum::Router;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -42,15 +42,27 @@ pub fn app(state: AppState) -> Router {
         .route("/me", get(accounts::me))
         .route("/me/password", post(accounts::change_password))
         .route("/session-types", get(accounts::session_types))
-        .route("/admin/csrs", get(accounts::list_csrs).post(accounts::create_csr))
+        .route(
+            "/admin/csrs",
+            get(accounts::list_csrs).post(accounts::create_csr),
+        )
         .route("/admin/csrs/{id}", patch(accounts::update_csr))
-        .route("/admin/settings", get(accounts::get_settings).put(accounts::put_settings))
+        .route(
+            "/admin/settings",
+            get(accounts::get_settings).put(accounts::put_settings),
+        )
         .route("/sessions", get(sessions::list).post(sessions::start))
         .route("/sessions/{id}", get(sessions::record))
         .route("/sessions/{id}/export", get(sessions::export))
         .route("/sessions/{id}/notes", put(sessions::save_notes))
-        .route("/sessions/{id}/invitations", get(invitations::list).post(invitations::create))
-        .route("/sessions/{id}/invitations/{invitation}", axum::routing::delete(invitations::revoke))
+        .route(
+            "/sessions/{id}/invitations",
+            get(invitations::list).post(invitations::create),
+        )
+        .route(
+            "/sessions/{id}/invitations/{invitation}",
+            axum::routing::delete(invitations::revoke),
+        )
         .route("/join", post(invitations::join))
         .route("/ice", get(ice::ice))
         .route("/ws", get(ws::upgrade))
@@ -72,8 +84,10 @@ pub async fn bootstrap_admin(db: &Db) -> anyhow_free::Result<Option<String>> {
         return Ok(None);
     }
     let password = secrets::new_password();
-    let hash = secrets::hash_password(&password).map_err(<anyhow_free::Error as anyhow_free::Msg>::msg)?;
-    db.create_csr("admin", "Administrator", &hash, true, true, now_ms()).await?;
+    let hash =
+        secrets::hash_password(&password).map_err(<anyhow_free::Error as anyhow_free::Msg>::msg)?;
+    db.create_csr("admin", "Administrator", &hash, true, true, now_ms())
+        .await?;
     Ok(Some(password))
 }
 
@@ -124,14 +138,22 @@ impl Service {
                 })
                 .await
         });
-        Ok(Service { addr, url, admin_password, state, shutdown, task })
+        Ok(Service {
+            addr,
+            url,
+            admin_password,
+            state,
+            shutdown,
+            task,
+        })
     }
 
     /// Close every WebSocket with "going away", stop accepting, and wait for the server to stop.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         for hub in self.state.hubs.all() {
-            hub.close_all(CLOSE_GOING_AWAY, "service shutting down").await;
+            hub.close_all(CLOSE_GOING_AWAY, "service shutting down")
+                .await;
         }
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.task).await;
         self.state.db.close().await;
@@ -148,7 +170,10 @@ pub async fn run(config: Config) -> anyhow_free::Result<()> {
         );
     }
     tracing::info!(url = %service.url, db = %db_path, "tether signaling is listening");
-    println!("tether signaling: open {} (database {db_path})", service.url);
+    println!(
+        "tether signaling: open {} (database {db_path})",
+        service.url
+    );
     if let Some(password) = &service.admin_password {
         println!("first start: sign in as \"admin\" with the one-time password {password}");
     }

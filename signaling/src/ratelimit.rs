@@ -17,7 +17,11 @@ struct Windows<K> {
 
 impl<K: Eq + Hash + Copy> Windows<K> {
     fn new(limit: u32, window: Duration) -> Self {
-        Windows { limit, window, map: Mutex::new(HashMap::new()) }
+        Windows {
+            limit,
+            window,
+            map: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Seconds to wait when `key` is over its limit.
@@ -57,7 +61,12 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    pub fn new(per_address: u32, per_session: u32, logins_per_address: u32, window: Duration) -> Self {
+    pub fn new(
+        per_address: u32,
+        per_session: u32,
+        logins_per_address: u32,
+        window: Duration,
+    ) -> Self {
         Limiter {
             by_address: Windows::new(per_address, window),
             by_session: Windows::new(per_session, window),
@@ -77,10 +86,14 @@ impl Limiter {
     pub fn check(&self, addr: IpAddr, session_number: u16) -> Result<(), Limited> {
         let now = Instant::now();
         if let Some(s) = self.by_address.blocked(addr, now) {
-            return Err(Limited::Address { retry_after_secs: s });
+            return Err(Limited::Address {
+                retry_after_secs: s,
+            });
         }
         if let Some(s) = self.by_session.blocked(session_number, now) {
-            return Err(Limited::Session { retry_after_secs: s });
+            return Err(Limited::Session {
+                retry_after_secs: s,
+            });
         }
         Ok(())
     }

@@ -1,10 +1,10 @@
 //! Secrets: random tokens, their SHA-256 at-rest form, short-code numbers, password hashing and
 //! TURN REST credentials.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::{Digest, Sha256};
@@ -24,7 +24,9 @@ pub fn hash_token(token: &str) -> Vec<u8> {
 pub fn new_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();
-    (0..20).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..20)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 pub fn random_below(limit: u32) -> u32 {
@@ -36,15 +38,20 @@ pub fn random_below(limit: u32) -> u32 {
 const PARALLEL_HASHES: usize = 2;
 
 /// Run an argon2 computation off the async threads, at most `PARALLEL_HASHES` at a time.
-pub async fn blocking_hash<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+pub async fn blocking_hash<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
     static PERMITS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PARALLEL_HASHES);
     let _permit = PERMITS.acquire().await.map_err(|e| e.to_string())?;
-    tokio::task::spawn_blocking(work).await.map_err(|e| e.to_string())
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// argon2id with the crate's default parameters (19 MiB, 2 passes), PHC string.
 pub fn hash_password(password: &str) -> Result<String, String> {
-    let salt = SaltString::encode_b64(&rand::rng().random::<[u8; 16]>()).map_err(|e| e.to_string())?;
+    let salt =
+        SaltString::encode_b64(&rand::rng().random::<[u8; 16]>()).map_err(|e| e.to_string())?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
@@ -53,7 +60,11 @@ pub fn hash_password(password: &str) -> Result<String, String> {
 
 pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -73,7 +84,10 @@ mod tests {
     #[test]
     fn turn_password_matches_coturn_reference() {
         // Computed with: printf %s '1700000000:alice' | openssl dgst -sha1 -hmac secret -binary | base64
-        assert_eq!(turn_password("secret", "1700000000:alice"), "d8soP47RbdIKLDUOpnJPVQyq5Ts=");
+        assert_eq!(
+            turn_password("secret", "1700000000:alice"),
+            "d8soP47RbdIKLDUOpnJPVQyq5Ts="
+        );
     }
 
     #[test]

@@ -32,7 +32,10 @@ impl Default for OrgSettings {
         OrgSettings {
             file_transfer: FileTransferMode::Basic,
             recording_allowed: false,
-            session_types: vec![SessionType { name: "General".into(), requires_tracking_code: false }],
+            session_types: vec![SessionType {
+                name: "General".into(),
+                requires_tracking_code: false,
+            }],
             stun_urls: Vec::new(),
             turn_urls: Vec::new(),
             turn_secret: String::new(),
@@ -43,7 +46,10 @@ impl Default for OrgSettings {
 
 impl OrgSettings {
     pub fn policy(&self) -> SessionPolicy {
-        SessionPolicy { file_transfer: self.file_transfer, recording_allowed: self.recording_allowed }
+        SessionPolicy {
+            file_transfer: self.file_transfer,
+            recording_allowed: self.recording_allowed,
+        }
     }
 
     pub fn session_type(&self, name: &str) -> Option<&SessionType> {
@@ -57,10 +63,15 @@ impl OrgSettings {
         }
         for (i, t) in self.session_types.iter().enumerate() {
             if t.name.trim().is_empty() || t.name.chars().count() > 64 {
-                return Err(format!("session_types[{i}].name: expected 1 to 64 characters"));
+                return Err(format!(
+                    "session_types[{i}].name: expected 1 to 64 characters"
+                ));
             }
             if self.session_types[..i].iter().any(|o| o.name == t.name) {
-                return Err(format!("session_types[{i}].name: {:?} appears twice", t.name));
+                return Err(format!(
+                    "session_types[{i}].name: {:?} appears twice",
+                    t.name
+                ));
             }
         }
         for (field, urls, schemes) in [
@@ -68,8 +79,14 @@ impl OrgSettings {
             ("turn_urls", &self.turn_urls, &["turn:", "turns:"][..]),
         ] {
             for (i, url) in urls.iter().enumerate() {
-                if !schemes.iter().any(|s| url.starts_with(s)) || url.len() > 256 || url.contains(char::is_whitespace) {
-                    return Err(format!("{field}[{i}]: expected a URL starting with {}", schemes.join(" or ")));
+                if !schemes.iter().any(|s| url.starts_with(s))
+                    || url.len() > 256
+                    || url.contains(char::is_whitespace)
+                {
+                    return Err(format!(
+                        "{field}[{i}]: expected a URL starting with {}",
+                        schemes.join(" or ")
+                    ));
                 }
             }
         }

@@ -12,7 +12,9 @@ use tether_protocol::Millis;
 use tokio::sync::watch;
 
 pub fn now_ms() -> Millis {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
 }
 
 #[derive(Debug)]
@@ -39,13 +41,25 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(db: Db, config: Config, public_url: String, shutdown: watch::Receiver<bool>) -> AppState {
+    pub fn new(
+        db: Db,
+        config: Config,
+        public_url: String,
+        shutdown: watch::Receiver<bool>,
+    ) -> AppState {
         let limiter = Limiter::new(
             config.code_attempts_per_address,
             config.code_attempts_per_session,
             config.login_attempts_per_address,
             Duration::from_secs(config.code_window_secs),
         );
-        AppState(Arc::new(Inner { db, config, hubs: Hubs::default(), limiter, public_url, shutdown }))
+        AppState(Arc::new(Inner {
+            db,
+            config,
+            hubs: Hubs::default(),
+            limiter,
+            public_url,
+            shutdown,
+        }))
     }
 }

@@ -1,18 +1,21 @@
 //! The WebSocket endpoint: hello, then commands and relays in, events and relays out. One
 //! receive loop and one send task per connection; a bounded queue between hub and socket.
 
-use crate::hub::{Conn, Hub, Kill, CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY};
+use crate::hub::{CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY, Conn, Hub, Kill};
 use crate::secrets::hash_token;
 use crate::state::AppState;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tether_protocol::{decode_client, ClientMessage, Hello, Ping, Signal, ParticipantId, ServerMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
+use tether_protocol::{
+    ClientMessage, Hello, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, ParticipantId, Ping, ServerMessage,
+    Signal, decode_client,
+};
 use tokio::sync::mpsc;
 
 /// Frames above this are refused by the WebSocket layer itself (the connection is dropped);
@@ -31,7 +34,10 @@ pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Res
 }
 
 async fn close(sink: &mut SplitSink<WebSocket, Message>, code: u16, reason: &str) {
-    let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason),
+    };
     let _ = sink.send(Message::Close(Some(frame))).await;
 }
 
@@ -49,11 +55,22 @@ async fn hello(
     let text = match tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await {
         Ok(Some(Ok(Message::Text(t)))) => t,
         Ok(Some(Ok(_))) => {
-            send_now(sink, &refuse("hello_required", "the first message must be a text hello".into())).await;
+            send_now(
+                sink,
+                &refuse(
+                    "hello_required",
+                    "the first message must be a text hello".into(),
+                ),
+            )
+            .await;
             return None;
         }
         Err(_) => {
-            send_now(sink, &refuse("hello_required", "no hello within 10 seconds".into())).await;
+            send_now(
+                sink,
+                &refuse("hello_required", "no hello within 10 seconds".into()),
+            )
+            .await;
             return None;
         }
         _ => return None,
@@ -61,7 +78,11 @@ async fn hello(
     let (version, token) = match decode_client(text.as_str()) {
         Ok(ClientMessage::Hello(Hello { version, token })) => (version, token),
         Ok(_) => {
-            send_now(sink, &refuse("hello_required", "the first message must be a hello".into())).await;
+            send_now(
+                sink,
+                &refuse("hello_required", "the first message must be a hello".into()),
+            )
+            .await;
             return None;
         }
         Err(e) => {
@@ -70,7 +91,9 @@ async fn hello(
         }
     };
     if version != PROTOCOL_VERSION {
-        let msg = format!("protocol version {version} is not supported; this service speaks version {PROTOCOL_VERSION}");
+        let msg = format!(
+            "protocol version {version} is not supported; this service speaks version {PROTOCOL_VERSION}"
+        );
         send_now(sink, &refuse("unsupported_version", msg)).await;
         return None;
     }
@@ -83,11 +106,19 @@ async fn hello(
         }
     };
     let Some((session_id, participant)) = found else {
-        send_now(sink, &refuse("unauthorized", "unknown participant token".into())).await;
+        send_now(
+            sink,
+            &refuse("unauthorized", "unknown participant token".into()),
+        )
+        .await;
         return None;
     };
     let Some(hub) = state.hubs.get(&session_id) else {
-        send_now(sink, &refuse("session_ended", "the session has ended".into())).await;
+        send_now(
+            sink,
+            &refuse("session_ended", "the session has ended".into()),
+        )
+        .await;
         return None;
     };
     Some((hub, participant))
@@ -100,14 +131,31 @@ async fn run(socket: WebSocket, state: AppState) {
         return;
     };
     let (tx, rx) = mpsc::channel::<Arc<str>>(state.config.outgoing_queue.max(8));
-    let conn = Conn { id: NEXT_CONN.fetch_add(1, Ordering::Relaxed), tx, kill: Arc::new(Kill::default()) };
+    let conn = Conn {
+        id: NEXT_CONN.fetch_add(1, Ordering::Relaxed),
+        tx,
+        kill: Arc::new(Kill::default()),
+    };
     let heartbeat = Duration::from_secs(state.config.heartbeat_secs.max(1));
-    if let Err(e) = hub.connect(&state, me, conn.clone(), heartbeat.as_millis() as u64).await {
-        send_now(&mut sink, &ServerMessage::error(e.code(), e.public_message(), Some("hello"))).await;
+    if let Err(e) = hub
+        .connect(&state, me, conn.clone(), heartbeat.as_millis() as u64)
+        .await
+    {
+        send_now(
+            &mut sink,
+            &ServerMessage::error(e.code(), e.public_message(), Some("hello")),
+        )
+        .await;
         close(&mut sink, CLOSE_POLICY, "hello refused").await;
         return;
     }
-    let mut sender = tokio::spawn(send_loop(sink, rx, conn.kill.clone(), heartbeat, state.shutdown.clone()));
+    let mut sender = tokio::spawn(send_loop(
+        sink,
+        rx,
+        conn.kill.clone(),
+        heartbeat,
+        state.shutdown.clone(),
+    ));
     let receiver = receive_loop(&state, &hub, me, &conn, &mut stream, heartbeat * 3);
     let sender_done = tokio::select! {
         _ = receiver => {
@@ -120,7 +168,11 @@ async fn run(socket: WebSocket, state: AppState) {
     };
     // Let the send task flush and close (bounded), then drop the socket and forget the
     // connection.
-    if !sender_done && tokio::time::timeout(Duration::from_secs(2), &mut sender).await.is_err() {
+    if !sender_done
+        && tokio::time::timeout(Duration::from_secs(2), &mut sender)
+            .await
+            .is_err()
+    {
         sender.abort();
     }
     hub.disconnect(&state, me, conn.id).await;
@@ -166,7 +218,8 @@ async fn receive_loop(
     loop {
         let msg = match tokio::time::timeout(idle, stream.next()).await {
             Err(_) => {
-                conn.kill.fire(CLOSE_POLICY, "no heartbeat: connection idle too long");
+                conn.kill
+                    .fire(CLOSE_POLICY, "no heartbeat: connection idle too long");
                 return;
             }
             Ok(None) | Ok(Some(Err(_))) => return,
@@ -176,7 +229,11 @@ async fn receive_loop(
             Message::Text(t) => t,
             Message::Binary(b) => {
                 let e = ServerMessage::error(
-                    if b.len() > MAX_MESSAGE_BYTES { "too_large" } else { "malformed" },
+                    if b.len() > MAX_MESSAGE_BYTES {
+                        "too_large"
+                    } else {
+                        "malformed"
+                    },
                     "binary frames are not part of the protocol; send JSON text",
                     None,
                 );
@@ -188,9 +245,11 @@ async fn receive_loop(
         };
         match decode_client(text.as_str()) {
             Err(e) => conn.send_msg(&e.to_message()),
-            Ok(ClientMessage::Hello(_)) => {
-                conn.send_msg(&ServerMessage::error("already_greeted", "hello was already accepted on this connection", Some("hello")))
-            }
+            Ok(ClientMessage::Hello(_)) => conn.send_msg(&ServerMessage::error(
+                "already_greeted",
+                "hello was already accepted on this connection",
+                Some("hello"),
+            )),
             Ok(ClientMessage::Ping(Ping { id })) => conn.send_msg(&ServerMessage::Pong { id }),
             Ok(ClientMessage::Signal(Signal { to, data })) => {
                 if let Err(e) = hub.relay(me, to, data).await {
@@ -200,7 +259,11 @@ async fn receive_loop(
             Ok(ClientMessage::Command(command)) => {
                 let name = command_name(&command);
                 if let Err(e) = hub.command(state, me, command).await {
-                    conn.send_msg(&ServerMessage::error(e.code(), e.public_message(), Some(&name)));
+                    conn.send_msg(&ServerMessage::error(
+                        e.code(),
+                        e.public_message(),
+                        Some(&name),
+                    ));
                 }
             }
         }

@@ -689,7 +689,10 @@ async fn sign_in_by_bearer_or_cookie_until_logout() {
         me_with(COOKIE, &format!("other_auth={token}")),
     ];
     // The auth scheme is case-insensitive (RFC 9110 §11.1).
-    let reply = app.send(me_with(AUTHORIZATION, &format!("bearer {token}"))).await.pair();
+    let reply = app
+        .send(me_with(AUTHORIZATION, &format!("bearer {token}")))
+        .await
+        .pair();
     assert_eq!(reply.0, OK, "{:?}", reply.1);
     for req in refused {
         let headers = format!("{:?}", req.headers());
@@ -963,7 +966,10 @@ async fn last_admin_cannot_go_and_admins_cannot_disable_themselves() {
     let disable = || json!({ "disabled": true });
 
     // Alone: can't demote itself (last admin) nor disable itself (never allowed).
-    for body in [demote(), json!({ "is_admin": false, "display_name": "Root" })] {
+    for body in [
+        demote(),
+        json!({ "is_admin": false, "display_name": "Root" }),
+    ] {
         let reply = app.patch_csr(&app.admin, admin_id, body).await;
         expect_error(&reply, CONFLICT, "last_admin");
     }
@@ -2165,7 +2171,10 @@ async fn framework_rejections_are_api_errors() {
     for (path, names) in bad_queries {
         let reply = app.call("GET", path, &app.admin, None).await;
         let message = expect_error(&reply, BAD_REQUEST, "bad_request");
-        assert!(message.contains("query string") && message.contains(names), "{path}: {message}");
+        assert!(
+            message.contains("query string") && message.contains(names),
+            "{path}: {message}"
+        );
     }
     let disable = Some(json!({ "disabled": true }));
     let reply = app

@@ -3,17 +3,17 @@
 //! client (raw, so tests can send malformed frames and watch closes).
 
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-use tether_signaling::config::Config;
 use tether_engine::service::ServiceUrl;
 use tether_signaling::Service;
+use tether_signaling::config::Config;
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// Every wait in these tests is bounded by this.
@@ -66,14 +66,24 @@ impl TestService {
             }
             None => login_with(addr, "admin", ADMIN_PASSWORD).await,
         };
-        TestService { service, addr, admin }
+        TestService {
+            service,
+            addr,
+            admin,
+        }
     }
 
     pub async fn stop(self) {
         self.service.stop().await;
     }
 
-    pub async fn http(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    pub async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         http(self.addr, method, path, token, body).await
     }
 
@@ -94,15 +104,22 @@ impl TestService {
 
     /// Start a session as `csr`; returns (session id, participant token of the controller).
     pub async fn start_session(&self, csr: &str, body: Value) -> (String, String) {
-        let (status, body) = self.http("POST", "/api/v1/sessions", Some(csr), Some(body)).await;
+        let (status, body) = self
+            .http("POST", "/api/v1/sessions", Some(csr), Some(body))
+            .await;
         assert_eq!(status, 201, "{body}");
-        (str_at(&body, "/session/id"), str_at(&body, "/participant/token"))
+        (
+            str_at(&body, "/session/id"),
+            str_at(&body, "/participant/token"),
+        )
     }
 
     /// Invite for `role`; returns the invitation JSON (token, code, link...).
     pub async fn invite(&self, csr: &str, session: &str, role: &str) -> Value {
         let path = format!("/api/v1/sessions/{session}/invitations");
-        let (status, body) = self.http("POST", &path, Some(csr), Some(json!({"role": role}))).await;
+        let (status, body) = self
+            .http("POST", &path, Some(csr), Some(json!({"role": role})))
+            .await;
         assert_eq!(status, 201, "{body}");
         body
     }
@@ -110,7 +127,8 @@ impl TestService {
     /// Join with `how` (`{"token":..}` or `{"code":..}`) and a name, optionally signed in.
     pub async fn join(&self, mut how: Value, name: &str, signed_in: Option<&str>) -> (u16, Value) {
         how["name"] = json!(name);
-        self.http("POST", "/api/v1/join", signed_in, Some(how)).await
+        self.http("POST", "/api/v1/join", signed_in, Some(how))
+            .await
     }
 
     /// Join and return the participant token.
@@ -148,9 +166,17 @@ pub async fn login_with(addr: SocketAddr, username: &str, password: &str) -> Str
 
 /// One REST request through the engine's client; returns the status and the JSON body
 /// (`Value::Null` when the body is empty or not JSON).
-pub async fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
     let url = ServiceUrl::parse(&format!("http://{addr}")).expect("loopback URL");
-    url.exchange(method, path, token, body.as_ref()).await.expect("HTTP exchange")
+    url.exchange(method, path, token, body.as_ref())
+        .await
+        .expect("HTTP exchange")
 }
 
 /// A participant's signaling connection.
@@ -182,10 +208,18 @@ impl Client {
 
     pub async fn connect(addr: SocketAddr, token: &str) -> Client {
         let ws = Client::raw(addr).await;
-        let mut c = Client { ws, welcome: Value::Null, id: 0, next_ping: 1 };
-        c.send(json!({"type": "hello", "version": 1, "token": token})).await;
+        let mut c = Client {
+            ws,
+            welcome: Value::Null,
+            id: 0,
+            next_ping: 1,
+        };
+        c.send(json!({"type": "hello", "version": 1, "token": token}))
+            .await;
         let welcome = c.expect("welcome", |m| m["type"] == "welcome").await;
-        c.id = welcome["you"].as_u64().expect("welcome names the participant");
+        c.id = welcome["you"]
+            .as_u64()
+            .expect("welcome names the participant");
         c.welcome = welcome;
         c
     }
@@ -199,19 +233,29 @@ impl Client {
     }
 
     pub async fn send_text(&mut self, text: String) {
-        self.ws.send(Message::Text(text.into())).await.expect("ws send");
+        self.ws
+            .send(Message::Text(text.into()))
+            .await
+            .expect("ws send");
     }
 
     pub async fn send_binary(&mut self, bytes: Vec<u8>) {
-        self.ws.send(Message::Binary(bytes.into())).await.expect("ws send");
+        self.ws
+            .send(Message::Binary(bytes.into()))
+            .await
+            .expect("ws send");
     }
 
     /// The next JSON message, or `Err` with how the connection closed.
     pub async fn next(&mut self) -> Result<Value, Closed> {
         loop {
-            let msg = tokio::time::timeout(WAIT, self.ws.next()).await.expect("no message within the wait");
+            let msg = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("no message within the wait");
             match msg {
-                Some(Ok(Message::Text(t))) => return Ok(serde_json::from_str(t.as_str()).expect("server sends JSON")),
+                Some(Ok(Message::Text(t))) => {
+                    return Ok(serde_json::from_str(t.as_str()).expect("server sends JSON"));
+                }
                 Some(Ok(Message::Close(frame))) => {
                     return Err(Closed {
                         code: frame.as_ref().map(|f| u16::from(f.code)),
@@ -219,8 +263,18 @@ impl Client {
                     });
                 }
                 Some(Ok(_)) => continue,
-                Some(Err(_)) => return Err(Closed { code: None, reason: String::new() }),
-                None => return Err(Closed { code: None, reason: String::new() }),
+                Some(Err(_)) => {
+                    return Err(Closed {
+                        code: None,
+                        reason: String::new(),
+                    });
+                }
+                None => {
+                    return Err(Closed {
+                        code: None,
+                        reason: String::new(),
+                    });
+                }
             }
         }
     }
@@ -233,22 +287,28 @@ impl Client {
             match self.next().await {
                 Ok(m) if pred(&m) => return m,
                 Ok(m) => seen.push(m),
-                Err(closed) => panic!("connection closed ({closed:?}) while waiting for {what}; saw {seen:#?}"),
+                Err(closed) => {
+                    panic!("connection closed ({closed:?}) while waiting for {what}; saw {seen:#?}")
+                }
             }
         }
     }
 
     /// Read until an error message arrives and return it; fails on anything but roster/event noise.
     pub async fn expect_error(&mut self, code: &str) -> Value {
-        let e = self.expect(&format!("error {code}"), |m| m["type"] == "error").await;
+        let e = self
+            .expect(&format!("error {code}"), |m| m["type"] == "error")
+            .await;
         assert_eq!(e["code"], code, "unexpected error: {e}");
         e
     }
 
     /// Read until an event of `kind` arrives.
     pub async fn expect_event(&mut self, kind: &str) -> Value {
-        self.expect(&format!("event {kind}"), |m| m["type"] == "event" && m["event"]["type"] == kind)
-            .await["event"]
+        self.expect(&format!("event {kind}"), |m| {
+            m["type"] == "event" && m["event"]["type"] == kind
+        })
+        .await["event"]
             .clone()
     }
 
@@ -260,7 +320,10 @@ impl Client {
         self.send(json!({"type": "ping", "id": id})).await;
         let mut before = Vec::new();
         loop {
-            let m = self.next().await.unwrap_or_else(|c| panic!("closed ({c:?}) before pong"));
+            let m = self
+                .next()
+                .await
+                .unwrap_or_else(|c| panic!("closed ({c:?}) before pong"));
             if m["type"] == "pong" && m["id"] == id {
                 return before;
             }

@@ -1,46 +1,57 @@
 //! Sign-in, the caller's own account, and the admin pages' API: CSR accounts and organization
 //! settings.
 
-use crate::auth::{Admin, ClientAddr, SignedIn, AUTH_COOKIE};
+use crate::auth::{AUTH_COOKIE, Admin, ClientAddr, SignedIn};
 use crate::db::{CsrRow, CsrUpdate};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::{Body, PathArg};
 use crate::secrets::{blocking_hash, hash_password, hash_token, new_token, verify_password};
 use crate::settings::OrgSettings;
-use crate::state::{now_ms, AppState};
-use axum::extract::State;
-use axum::http::header::SET_COOKIE;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use crate::state::{AppState, now_ms};
 use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::header::SET_COOKIE;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{json, Value};
-use tether_protocol::{check_text, MAX_NAME_CHARS};
+use serde_json::{Value, json};
+use tether_protocol::{MAX_NAME_CHARS, check_text};
 
 const MIN_PASSWORD: usize = 10;
 
 async fn hash_blocking(password: String) -> ApiResult<String> {
-    blocking_hash(move || hash_password(&password)).await.map_err(ApiError::Internal)?.map_err(ApiError::Internal)
+    blocking_hash(move || hash_password(&password))
+        .await
+        .map_err(ApiError::Internal)?
+        .map_err(ApiError::Internal)
 }
 
 async fn verify_blocking(password: String, phc: String) -> ApiResult<bool> {
-    blocking_hash(move || verify_password(&password, &phc)).await.map_err(ApiError::Internal)
+    blocking_hash(move || verify_password(&password, &phc))
+        .await
+        .map_err(ApiError::Internal)
 }
 
 fn check_password(password: &str) -> ApiResult<()> {
     if password.chars().count() < MIN_PASSWORD || password.len() > 1024 {
-        return Err(ApiError::invalid(format!("password: expected {MIN_PASSWORD} to 1024 characters")));
+        return Err(ApiError::invalid(format!(
+            "password: expected {MIN_PASSWORD} to 1024 characters"
+        )));
     }
     Ok(())
 }
 
 fn check_username(username: &str) -> ApiResult<()> {
     let ok = (1..=64).contains(&username.len())
-        && username.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
     if ok {
         Ok(())
     } else {
-        Err(ApiError::invalid("username: expected 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-', '@'"))
+        Err(ApiError::invalid(
+            "username: expected 1 to 64 of a-z, A-Z, 0-9, '.', '_', '-', '@'",
+        ))
     }
 }
 
@@ -52,10 +63,16 @@ pub struct Login {
 }
 
 /// POST /api/v1/login
-pub async fn login(State(state): State<AppState>, addr: ClientAddr, Body(body): Body<Login>) -> ApiResult<Response> {
+pub async fn login(
+    State(state): State<AppState>,
+    addr: ClientAddr,
+    Body(body): Body<Login>,
+) -> ApiResult<Response> {
     if let Some(retry_after_secs) = state.limiter.login_blocked(addr.0) {
         return Err(ApiError::TooManyRequests {
-            message: format!("too many failed sign-ins from your address; try again in {retry_after_secs} s"),
+            message: format!(
+                "too many failed sign-ins from your address; try again in {retry_after_secs} s"
+            ),
             retry_after_secs,
         });
     }
@@ -72,12 +89,18 @@ pub async fn login(State(state): State<AppState>, addr: ClientAddr, Body(body): 
     let ok = verify_blocking(body.password, phc).await?;
     let csr = csr.filter(|_| ok).ok_or_else(wrong)?;
     if csr.disabled {
-        return Err(ApiError::forbidden("account_disabled", "this account is disabled; ask an administrator"));
+        return Err(ApiError::forbidden(
+            "account_disabled",
+            "this account is disabled; ask an administrator",
+        ));
     }
     let token = new_token();
     let now = now_ms();
     let ttl = state.config.sign_in_hours * 3600;
-    state.db.insert_auth_token(&hash_token(&token), csr.id, now, now + ttl * 1000).await?;
+    state
+        .db
+        .insert_auth_token(&hash_token(&token), csr.id, now, now + ttl * 1000)
+        .await?;
     let cookie = format!("{AUTH_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={ttl}");
     let body = json!({ "token": token, "expires_at": now + ttl * 1000, "csr": csr });
     Ok(([(SET_COOKIE, cookie)], Json(body)).into_response())
@@ -122,15 +145,30 @@ pub async fn change_password(
     let phc = me.csr.password_hash.clone();
     let ok = verify_blocking(body.current, phc).await?;
     if !ok {
-        return Err(ApiError::forbidden("wrong_password", "the current password is wrong"));
+        return Err(ApiError::forbidden(
+            "wrong_password",
+            "the current password is wrong",
+        ));
     }
     let hash = hash_blocking(body.new).await?;
-    let CsrUpdate::Updated(csr) = state.db.update_csr(me.csr.id, None, Some(&hash), None, None, Some(false)).await? else {
+    let CsrUpdate::Updated(csr) = state
+        .db
+        .update_csr(me.csr.id, None, Some(&hash), None, None, Some(false))
+        .await?
+    else {
         return Err(ApiError::NotFound("account not found".into()));
     };
     // Changing the password signs out every device; this one signs in again.
     let now = now_ms();
-    state.db.insert_auth_token(&me.token_hash, csr.id, now, now + state.config.sign_in_hours * 3_600_000).await?;
+    state
+        .db
+        .insert_auth_token(
+            &me.token_hash,
+            csr.id,
+            now,
+            now + state.config.sign_in_hours * 3_600_000,
+        )
+        .await?;
     Ok(Json(csr))
 }
 
@@ -147,7 +185,10 @@ pub async fn session_types(State(state): State<AppState>, _me: SignedIn) -> ApiR
 // ---- admin ----
 
 /// GET /api/v1/admin/csrs
-pub async fn list_csrs(State(state): State<AppState>, _admin: Admin) -> ApiResult<Json<Vec<CsrRow>>> {
+pub async fn list_csrs(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> ApiResult<Json<Vec<CsrRow>>> {
     Ok(Json(state.db.list_csrs().await?))
 }
 
@@ -173,9 +214,21 @@ pub async fn create_csr(
     let hash = hash_blocking(body.password).await?;
     let csr = state
         .db
-        .create_csr(&body.username, &display_name, &hash, body.is_admin, false, now_ms())
+        .create_csr(
+            &body.username,
+            &display_name,
+            &hash,
+            body.is_admin,
+            false,
+            now_ms(),
+        )
         .await?
-        .ok_or_else(|| ApiError::conflict("username_taken", format!("username {:?} is already taken", body.username)))?;
+        .ok_or_else(|| {
+            ApiError::conflict(
+                "username_taken",
+                format!("username {:?} is already taken", body.username),
+            )
+        })?;
     Ok((StatusCode::CREATED, Json(csr)))
 }
 
@@ -208,9 +261,23 @@ pub async fn update_csr(
         None => None,
     };
     if id == admin.csr.id && body.disabled == Some(true) {
-        return Err(ApiError::conflict("self_disable", "you can't disable your own account"));
+        return Err(ApiError::conflict(
+            "self_disable",
+            "you can't disable your own account",
+        ));
     }
-    match state.db.update_csr(id, display_name.as_deref(), hash.as_deref(), body.is_admin, body.disabled, None).await? {
+    match state
+        .db
+        .update_csr(
+            id,
+            display_name.as_deref(),
+            hash.as_deref(),
+            body.is_admin,
+            body.disabled,
+            None,
+        )
+        .await?
+    {
         CsrUpdate::Updated(csr) => Ok(Json(csr)),
         CsrUpdate::NotFound => Err(ApiError::NotFound(format!("no CSR account {id}"))),
         CsrUpdate::WouldLeaveNoAdmin => Err(ApiError::conflict(
@@ -221,7 +288,10 @@ pub async fn update_csr(
 }
 
 /// GET /api/v1/admin/settings
-pub async fn get_settings(State(state): State<AppState>, _admin: Admin) -> ApiResult<Json<OrgSettings>> {
+pub async fn get_settings(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> ApiResult<Json<OrgSettings>> {
     Ok(Json(state.db.settings().await?))
 }
 

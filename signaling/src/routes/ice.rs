@@ -4,10 +4,10 @@
 use crate::auth::ParticipantAuth;
 use crate::error::{ApiError, ApiResult};
 use crate::secrets::turn_password;
-use crate::state::{now_ms, AppState};
-use axum::extract::State;
+use crate::state::{AppState, now_ms};
 use axum::Json;
-use serde_json::{json, Value};
+use axum::extract::State;
+use serde_json::{Value, json};
 
 /// GET /api/v1/ice (bearer: participant token)
 pub async fn ice(State(state): State<AppState>, who: ParticipantAuth) -> ApiResult<Json<Value>> {
@@ -16,7 +16,10 @@ pub async fn ice(State(state): State<AppState>, who: ParticipantAuth) -> ApiResu
         None => false,
     };
     if !present {
-        return Err(ApiError::forbidden("not_in_session", "you are no longer in a live session"));
+        return Err(ApiError::forbidden(
+            "not_in_session",
+            "you are no longer in a live session",
+        ));
     }
     let settings = state.db.settings().await?;
     let mut servers = Vec::new();
@@ -27,7 +30,11 @@ pub async fn ice(State(state): State<AppState>, who: ParticipantAuth) -> ApiResu
     if !settings.turn_urls.is_empty() && !settings.turn_secret.is_empty() {
         let username = format!("{expires}:{}-{}", who.session_id, who.participant.0);
         let credential = turn_password(&settings.turn_secret, &username);
-        servers.push(json!({ "urls": settings.turn_urls, "username": username, "credential": credential }));
+        servers.push(
+            json!({ "urls": settings.turn_urls, "username": username, "credential": credential }),
+        );
     }
-    Ok(Json(json!({ "ice_servers": servers, "expires_at": expires * 1000 })))
+    Ok(Json(
+        json!({ "ice_servers": servers, "expires_at": expires * 1000 }),
+    ))
 }

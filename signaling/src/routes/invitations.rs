@@ -8,13 +8,13 @@ use crate::ratelimit::Limited;
 use crate::routes::sessions::{csr_in_live_session, readable};
 use crate::routes::{Body, PathArg};
 use crate::secrets::{hash_token, new_token, random_below};
-use crate::state::{now_ms, AppState};
+use crate::state::{AppState, now_ms};
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
-use tether_protocol::{AccountId, Command, InviteRole, ShortCode, CODE_SECRET_LIMIT};
+use serde_json::{Value, json};
+use tether_protocol::{AccountId, CODE_SECRET_LIMIT, Command, InviteRole, ShortCode};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,7 +38,10 @@ pub async fn create(
     }
     let (hub, participant) = csr_in_live_session(&state, &me, &id).await?;
     let now = now_ms();
-    let events = hub.session().await.handle(participant, Command::Invite { role: body.role }, now)?;
+    let events =
+        hub.session()
+            .await
+            .handle(participant, Command::Invite { role: body.role }, now)?;
     let token = new_token();
     let invitation_id = uuid::Uuid::new_v4().to_string();
     let expires_at = now + ttl * 1000;
@@ -49,7 +52,17 @@ pub async fn create(
         let secret = hub.number.map(|_| random_below(CODE_SECRET_LIMIT));
         let inserted = state
             .db
-            .insert_invitation(&invitation_id, &hub.id, body.role, &hash_token(&token), secret, me.csr.id, now, expires_at, &events)
+            .insert_invitation(
+                &invitation_id,
+                &hub.id,
+                body.role,
+                &hash_token(&token),
+                secret,
+                me.csr.id,
+                now,
+                expires_at,
+                &events,
+            )
             .await?;
         if inserted {
             code = Some(secret);
@@ -57,9 +70,17 @@ pub async fn create(
         }
     }
     let Some(secret) = code else {
-        return Err(ApiError::Unavailable("could not allocate a short code; revoke unused invitations".into()));
+        return Err(ApiError::Unavailable(
+            "could not allocate a short code; revoke unused invitations".into(),
+        ));
     };
-    let short = hub.number.zip(secret).map(|(n, s)| ShortCode { session_number: n, secret: s }.to_string());
+    let short = hub.number.zip(secret).map(|(n, s)| {
+        ShortCode {
+            session_number: n,
+            secret: s,
+        }
+        .to_string()
+    });
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -74,9 +95,15 @@ pub async fn create(
 }
 
 /// GET /api/v1/sessions/{id}/invitations (no secrets)
-pub async fn list(State(state): State<AppState>, me: SignedIn, PathArg(id): PathArg<String>) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(state): State<AppState>,
+    me: SignedIn,
+    PathArg(id): PathArg<String>,
+) -> ApiResult<Json<Value>> {
     let row = readable(&state, &me, &id).await?;
-    Ok(Json(json!({ "invitations": state.db.invitations(&row.id).await? })))
+    Ok(Json(
+        json!({ "invitations": state.db.invitations(&row.id).await? }),
+    ))
 }
 
 /// DELETE /api/v1/sessions/{id}/invitations/{invitation}
@@ -86,10 +113,16 @@ pub async fn revoke(
     PathArg((id, invitation)): PathArg<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let (hub, _) = csr_in_live_session(&state, &me, &id).await?;
-    if state.db.revoke_invitation(&hub.id, &invitation, now_ms()).await? {
+    if state
+        .db
+        .revoke_invitation(&hub.id, &invitation, now_ms())
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::NotFound(format!("no unused invitation {invitation} in this session")))
+        Err(ApiError::NotFound(format!(
+            "no unused invitation {invitation} in this session"
+        )))
     }
 }
 
@@ -106,17 +139,25 @@ pub struct Join {
 fn limited(l: Limited) -> ApiError {
     match l {
         Limited::Address { retry_after_secs } => ApiError::TooManyRequests {
-            message: format!("too many wrong codes from your address; try again in {retry_after_secs} s or use the invitation link"),
+            message: format!(
+                "too many wrong codes from your address; try again in {retry_after_secs} s or use the invitation link"
+            ),
             retry_after_secs,
         },
         Limited::Session { retry_after_secs } => ApiError::TooManyRequests {
-            message: format!("too many wrong codes for this session; try again in {retry_after_secs} s or use the invitation link"),
+            message: format!(
+                "too many wrong codes for this session; try again in {retry_after_secs} s or use the invitation link"
+            ),
             retry_after_secs,
         },
     }
 }
 
-async fn find_invitation(state: &AppState, addr: ClientAddr, body: &Join) -> ApiResult<InvitationRow> {
+async fn find_invitation(
+    state: &AppState,
+    addr: ClientAddr,
+    body: &Join,
+) -> ApiResult<InvitationRow> {
     match (&body.token, &body.code) {
         (Some(token), None) => {
             let found = state.db.invitation_by_token(&hash_token(token)).await?;
@@ -126,15 +167,27 @@ async fn find_invitation(state: &AppState, addr: ClientAddr, body: &Join) -> Api
             })
         }
         (None, Some(code)) => {
-            let code = ShortCode::parse(code)
-                .ok_or_else(|| ApiError::BadRequest("code: expected nine digits, like 1234-56789".into()))?;
-            state.limiter.check(addr.0, code.session_number).map_err(limited)?;
-            let wrong = || ApiError::NotFound("wrong code; check the digits with your support representative".into());
+            let code = ShortCode::parse(code).ok_or_else(|| {
+                ApiError::BadRequest("code: expected nine digits, like 1234-56789".into())
+            })?;
+            state
+                .limiter
+                .check(addr.0, code.session_number)
+                .map_err(limited)?;
+            let wrong = || {
+                ApiError::NotFound(
+                    "wrong code; check the digits with your support representative".into(),
+                )
+            };
             let Some(hub) = state.hubs.by_number(code.session_number) else {
                 state.limiter.fail(addr.0, None);
                 return Err(wrong());
             };
-            match state.db.invitation_by_code(&hub.id, code.secret, now_ms()).await? {
+            match state
+                .db
+                .invitation_by_code(&hub.id, code.secret, now_ms())
+                .await?
+            {
                 Some(inv) => Ok(inv),
                 None => {
                     state.limiter.fail(addr.0, Some(code.session_number));
@@ -142,7 +195,9 @@ async fn find_invitation(state: &AppState, addr: ClientAddr, body: &Join) -> Api
                 }
             }
         }
-        _ => Err(ApiError::BadRequest("give exactly one of token or code".into())),
+        _ => Err(ApiError::BadRequest(
+            "give exactly one of token or code".into(),
+        )),
     }
 }
 
@@ -156,15 +211,18 @@ pub async fn join(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let invitation = find_invitation(&state, addr, &body).await?;
     let account = me.as_ref().map(|m| AccountId(m.csr.id));
-    let kind = invitation
-        .role
-        .kind(account)
-        .ok_or_else(|| ApiError::Unauthorized("sign in as a support representative to accept a CSR invitation".into()))?;
+    let kind = invitation.role.kind(account).ok_or_else(|| {
+        ApiError::Unauthorized(
+            "sign in as a support representative to accept a CSR invitation".into(),
+        )
+    })?;
     let hub = state
         .hubs
         .get(&invitation.session_id)
         .ok_or_else(|| ApiError::from(tether_protocol::InvitationError::SessionEnded))?;
-    let joined = hub.join(&state, kind, &body.name, Some(&invitation)).await?;
+    let joined = hub
+        .join(&state, kind, &body.name, Some(&invitation))
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({

@@ -25,13 +25,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(Body(v)),
-            Err(JsonRejection::MissingJsonContentType(_)) => {
-                Err(ApiError::BadRequest("expected a JSON body with Content-Type: application/json".into()))
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::BadRequest(
+                "expected a JSON body with Content-Type: application/json".into(),
+            )),
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::PayloadTooLarge(format!(
+                    "request body larger than the limit of {MAX_BODY_BYTES} bytes"
+                )))
             }
-            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::PayloadTooLarge(format!(
-                "request body larger than the limit of {MAX_BODY_BYTES} bytes"
+            Err(e) => Err(ApiError::BadRequest(format!(
+                "invalid request body: {}",
+                e.body_text()
             ))),
-            Err(e) => Err(ApiError::BadRequest(format!("invalid request body: {}", e.body_text()))),
         }
     }
 }

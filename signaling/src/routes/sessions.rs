@@ -7,14 +7,14 @@ use crate::error::{ApiError, ApiResult};
 use crate::hub::Hub;
 use crate::routes::{Body, PathArg, QueryArgs};
 use crate::secrets::{hash_token, new_token};
-use crate::state::{now_ms, AppState};
-use axum::extract::State;
-use axum::http::header::CONTENT_DISPOSITION;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use crate::state::{AppState, now_ms};
 use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_DISPOSITION;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::sync::Arc;
 use tether_protocol::{AccountId, Command, ParticipantId, Session, SessionState};
 
@@ -52,9 +52,9 @@ pub async fn start(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let settings = state.db.settings().await?;
     let kind = match &body.session_type {
-        Some(name) => settings
-            .session_type(name)
-            .ok_or_else(|| ApiError::invalid(format!("session_type: unknown session type {name:?}")))?,
+        Some(name) => settings.session_type(name).ok_or_else(|| {
+            ApiError::invalid(format!("session_type: unknown session type {name:?}"))
+        })?,
         None => settings
             .session_types
             .first()
@@ -83,7 +83,11 @@ pub async fn start(
         ended_at: None,
         state: session.clone(),
     };
-    let first = crate::db::NewParticipant { token_hash: &hash, id: ParticipantId(1), account: Some(AccountId(me.csr.id)) };
+    let first = crate::db::NewParticipant {
+        token_hash: &hash,
+        id: ParticipantId(1),
+        account: Some(AccountId(me.csr.id)),
+    };
     if let Err(e) = state.db.insert_session(&row, first, &events, now).await {
         if let Some(n) = number {
             state.hubs.release_number(n);
@@ -117,14 +121,26 @@ pub struct ListQuery {
 }
 
 /// GET /api/v1/sessions
-pub async fn list(State(state): State<AppState>, me: SignedIn, QueryArgs(q): QueryArgs<ListQuery>) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(state): State<AppState>,
+    me: SignedIn,
+    QueryArgs(q): QueryArgs<ListQuery>,
+) -> ApiResult<Json<Value>> {
     if q.all && !me.csr.is_admin {
-        return Err(ApiError::forbidden("admin_only", "only an administrator can list every CSR's sessions"));
+        return Err(ApiError::forbidden(
+            "admin_only",
+            "only an administrator can list every CSR's sessions",
+        ));
     }
     let csr = (!q.all).then_some(me.csr.id);
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let rows = state.db.list_sessions(csr, q.q.as_deref().filter(|s| !s.is_empty()), limit).await?;
-    Ok(Json(json!({ "sessions": rows.iter().map(summary).collect::<Vec<_>>() })))
+    let rows = state
+        .db
+        .list_sessions(csr, q.q.as_deref().filter(|s| !s.is_empty()), limit)
+        .await?;
+    Ok(Json(
+        json!({ "sessions": rows.iter().map(summary).collect::<Vec<_>>() }),
+    ))
 }
 
 /// The session row, if the caller may read it (a CSR who took part, or an admin).
@@ -155,13 +171,21 @@ async fn record_json(state: &AppState, row: &SessionRow) -> ApiResult<Value> {
 }
 
 /// GET /api/v1/sessions/{id}
-pub async fn record(State(state): State<AppState>, me: SignedIn, PathArg(id): PathArg<String>) -> ApiResult<Json<Value>> {
+pub async fn record(
+    State(state): State<AppState>,
+    me: SignedIn,
+    PathArg(id): PathArg<String>,
+) -> ApiResult<Json<Value>> {
     let row = readable(&state, &me, &id).await?;
     Ok(Json(record_json(&state, &row).await?))
 }
 
 /// GET /api/v1/sessions/{id}/export: the record as a JSON file.
-pub async fn export(State(state): State<AppState>, me: SignedIn, PathArg(id): PathArg<String>) -> ApiResult<Response> {
+pub async fn export(
+    State(state): State<AppState>,
+    me: SignedIn,
+    PathArg(id): PathArg<String>,
+) -> ApiResult<Response> {
     let row = readable(&state, &me, &id).await?;
     let body = record_json(&state, &row).await?;
     let disposition = format!("attachment; filename=\"session-{id}.json\"");
@@ -169,7 +193,11 @@ pub async fn export(State(state): State<AppState>, me: SignedIn, PathArg(id): Pa
 }
 
 /// The live hub of a session and the caller's participant in it (a CSR present in the session).
-pub async fn csr_in_live_session(state: &AppState, me: &SignedIn, id: &str) -> ApiResult<(Arc<Hub>, ParticipantId)> {
+pub async fn csr_in_live_session(
+    state: &AppState,
+    me: &SignedIn,
+    id: &str,
+) -> ApiResult<(Arc<Hub>, ParticipantId)> {
     let row = readable(state, me, id).await?;
     let hub = state
         .hubs
@@ -197,6 +225,11 @@ pub async fn save_notes(
     Body(body): Body<Notes>,
 ) -> ApiResult<Json<Value>> {
     let (hub, participant) = csr_in_live_session(&state, &me, &id).await?;
-    hub.command(&state, participant, Command::SaveNotes { notes: body.notes }).await?;
+    hub.command(
+        &state,
+        participant,
+        Command::SaveNotes { notes: body.notes },
+    )
+    .await?;
     Ok(Json(json!({ "notes": hub.session().await.notes() })))
 }

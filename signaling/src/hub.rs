@@ -237,23 +237,17 @@ impl Hub {
         conn: Conn,
         heartbeat_ms: u64,
     ) -> ApiResult<()> {
-        // Refused (nothing changes) when the participant has left or the session has ended.
-        let ((), _) = self
-            .change(state, None, |s| {
-                Ok(((), s.set_connected(participant, true)?))
-            })
-            .await?;
+        // One critical section: the roster must never show the participant connected before
+        // its connection is registered, or a peer's offer sent on seeing it would be refused.
+        let now = now_ms();
         let mut inner = self.inner.lock().await;
-        // The session may have ended, or the participant left, between the two locks.
-        let present = inner
-            .session
-            .participant(participant)
-            .is_some_and(|p| p.present());
-        if !inner.session.is_live() {
-            return Err(RuleViolation::SessionEnded.into());
-        } else if !present {
-            return Err(RuleViolation::NotInSession { participant }.into());
+        let mut next = inner.session.clone();
+        // Refused (nothing changes) when the participant has left or the session has ended.
+        let events = next.set_connected(participant, true)?;
+        if !events.is_empty() {
+            state.db.apply(&self.id, &next, &events, None, now).await?;
         }
+        inner.session = next;
         let role = inner.session.role(participant).unwrap_or(Role::Customer);
         conn.send_msg(&ServerMessage::Welcome {
             version: PROTOCOL_VERSION,
@@ -270,6 +264,7 @@ impl Hub {
             );
         }
         inner.disconnects.remove(&participant);
+        inner.publish(&events);
         Ok(())
     }
 

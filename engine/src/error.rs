@@ -18,6 +18,8 @@ pub enum EngineError {
     Protocol(String),
     /// The request is not valid (empty chat, nobody to send to...).
     Invalid(String),
+    /// The other endpoint refused the request, in its words (e.g. no consent).
+    Refused(String),
     /// The WebRTC layer failed.
     Peer(String),
     /// The session or its connection has closed.
@@ -36,6 +38,7 @@ impl fmt::Display for EngineError {
             } => write!(f, "{message} ({code}, HTTP {status})"),
             Self::Protocol(e) => write!(f, "unexpected answer from the service: {e}"),
             Self::Invalid(e) => f.write_str(e),
+            Self::Refused(reason) => write!(f, "refused: {reason}"),
             Self::Peer(e) => write!(f, "peer connection: {e}"),
             Self::Closed => write!(f, "the connection to the session is closed"),
         }

@@ -16,6 +16,7 @@ mod peer;
 pub mod service;
 pub mod session;
 pub mod signaling;
+mod system_info;
 
 pub use error::EngineError;
 pub use session::{ChatLine, Engine, EngineConfig, EngineEvent};

@@ -6,17 +6,19 @@ use crate::error::EngineError;
 use crate::peer::{IceServer, Peer, PeerEvent};
 use crate::service::{Seat, ServiceUrl};
 use crate::signaling::{Signaling, SignalingEvent, Welcome};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tether_protocol::{
-    Command, EndReason, Event, MAX_CHAT_CHARS, Millis, ParticipantId, PeerMessage, Roster,
-    SignalData, chat_recipients, check_text, offers_to,
+    Capability, Command, EndReason, Event, MAX_CHAT_CHARS, Millis, ParticipantId, PeerMessage,
+    Roster, SignalData, SystemInfo, chat_recipients, check_text, offers_to,
 };
 use tokio::sync::{mpsc, oneshot};
 
 const EVENT_QUEUE: usize = 256;
+/// How long a request to a peer waits for its answer.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// How the engine sets up its peer connections.
 #[derive(Debug, Clone)]
@@ -83,6 +85,19 @@ enum Cmd {
         bytes: Vec<u8>,
         reply: oneshot::Sender<Result<(), EngineError>>,
     },
+    AnswerConsent {
+        capability: Capability,
+        granted: bool,
+        reply: oneshot::Sender<Result<(), EngineError>>,
+    },
+    RevokeConsent {
+        capability: Capability,
+        reply: oneshot::Sender<Result<(), EngineError>>,
+    },
+    SystemInfo {
+        from: ParticipantId,
+        reply: oneshot::Sender<Result<SystemInfo, EngineError>>,
+    },
 }
 
 /// A cheap, cloneable handle on a joined participant.
@@ -139,6 +154,11 @@ impl Engine {
             events: events_tx,
             peer_tx,
             peer_count: peers.clone(),
+            roster: welcome.roster.clone(),
+            consents: HashSet::new(),
+            asked: HashSet::new(),
+            pending: HashMap::new(),
+            next_request: 1,
         };
         let first = welcome.roster.clone();
         tokio::spawn(mesh.run(first, signals, commands, peer_events));
@@ -197,6 +217,53 @@ impl Engine {
         rx.await.map_err(|_| EngineError::Closed)
     }
 
+    /// The local user answers a consent request it was shown (customers only). The answer is
+    /// enforced here, by this endpoint, and recorded by the service.
+    pub async fn answer_consent(
+        &self,
+        capability: Capability,
+        granted: bool,
+    ) -> Result<(), EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::AnswerConsent {
+                capability,
+                granted,
+                reply,
+            })
+            .await
+            .map_err(|_| EngineError::Closed)?;
+        rx.await.map_err(|_| EngineError::Closed)?
+    }
+
+    /// The local user takes a consent back. It stops applying at once, here, whatever the
+    /// service says; the service records it.
+    pub async fn revoke_consent(&self, capability: Capability) -> Result<(), EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::RevokeConsent { capability, reply })
+            .await
+            .map_err(|_| EngineError::Closed)?;
+        rx.await.map_err(|_| EngineError::Closed)?
+    }
+
+    /// Ask a customer's endpoint for its system information (it answers only under its user's
+    /// consent). Ask for the consent first with `Command::RequestConsent`.
+    pub async fn request_system_info(
+        &self,
+        from: ParticipantId,
+    ) -> Result<SystemInfo, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::SystemInfo { from, reply })
+            .await
+            .map_err(|_| EngineError::Closed)?;
+        tokio::time::timeout(REQUEST_TIMEOUT, rx)
+            .await
+            .map_err(|_| EngineError::Invalid("no answer to the request within 15 s".into()))?
+            .map_err(|_| EngineError::Closed)?
+    }
+
     /// Send raw bytes to one peer's control channel, bypassing the encoder: for tests that play
     /// a misbehaving peer.
     pub async fn send_raw(&self, to: ParticipantId, bytes: Vec<u8>) -> Result<(), EngineError> {
@@ -226,6 +293,22 @@ struct Mesh {
     events: mpsc::Sender<EngineEvent>,
     peer_tx: mpsc::Sender<(ParticipantId, PeerEvent)>,
     peer_count: Arc<AtomicUsize>,
+    /// The latest roster (who is a CSR, who is connected).
+    roster: Roster,
+    /// Consents this endpoint's own user gave. Only the local user's calls change it; nothing
+    /// from the service or a peer does (rule 12).
+    consents: HashSet<Capability>,
+    /// Consent requests shown to the local user and not answered yet.
+    asked: HashSet<Capability>,
+    /// Our requests to peers awaiting an answer, by request id.
+    pending: HashMap<
+        u64,
+        (
+            ParticipantId,
+            oneshot::Sender<Result<SystemInfo, EngineError>>,
+        ),
+    >,
+    next_request: u64,
 }
 
 impl Mesh {
@@ -264,6 +347,7 @@ impl Mesh {
 
     /// Make the peers match the roster: connect to newcomers, close those who left.
     async fn reconcile(&mut self, roster: &Roster) {
+        self.roster = roster.clone();
         self.present = roster.participants.iter().map(|p| p.id).collect();
         let gone: Vec<_> = self
             .peers
@@ -338,12 +422,24 @@ impl Mesh {
                 self.reconcile(&roster).await;
                 self.emit(EngineEvent::Roster(roster));
             }
-            SignalingEvent::Event(e) => self.emit(EngineEvent::Session(e)),
+            SignalingEvent::Event(e) => {
+                if let Event::ConsentRequested {
+                    customer,
+                    capability,
+                    ..
+                } = &e
+                    && *customer == self.me
+                {
+                    self.asked.insert(*capability);
+                }
+                self.emit(EngineEvent::Session(e));
+            }
             SignalingEvent::Signal { from, data } => self.on_signal(from, data).await,
             SignalingEvent::Refused { code, message, .. } => {
                 self.emit(EngineEvent::Refused { code, message })
             }
             SignalingEvent::Ended { reason, notes } => {
+                self.consents.clear();
                 self.close_all().await;
                 self.emit(EngineEvent::Ended { reason, notes });
             }
@@ -373,13 +469,13 @@ impl Mesh {
             }
             self.open_peer(from, false).await;
         }
-        if let Some(slot) = self.peers.get(&from) {
-            if let Err(e) = slot.peer.handle_signal(data).await {
-                self.emit(EngineEvent::PeerError {
-                    peer: from,
-                    message: e.to_string(),
-                });
-            }
+        if let Some(slot) = self.peers.get(&from)
+            && let Err(e) = slot.peer.handle_signal(data).await
+        {
+            self.emit(EngineEvent::PeerError {
+                peer: from,
+                message: e.to_string(),
+            });
         }
     }
 
@@ -411,6 +507,11 @@ impl Mesh {
                     self.transcript.push(line.clone());
                     self.emit(EngineEvent::Chat(line));
                 }
+                Ok(PeerMessage::SystemInfoRequest { id }) => self.answer_system_info(from, id),
+                Ok(PeerMessage::SystemInfo { id, info }) => self.settle(from, id, Ok(info)),
+                Ok(PeerMessage::Refused { id, reason }) => {
+                    self.settle(from, id, Err(EngineError::Refused(reason)))
+                }
                 Err(e) => self.emit(EngineEvent::PeerError {
                     peer: from,
                     message: e.to_string(),
@@ -435,6 +536,23 @@ impl Mesh {
             Cmd::Transcript(reply) => {
                 let _ = reply.send(self.transcript.clone());
             }
+            Cmd::AnswerConsent {
+                capability,
+                granted,
+                reply,
+            } => {
+                let _ = reply.send(self.answer_consent(capability, granted).await);
+            }
+            Cmd::RevokeConsent { capability, reply } => {
+                // Enforced here first, at once; then recorded by the service.
+                self.consents.remove(&capability);
+                let _ = reply.send(
+                    self.signaling
+                        .command(Command::RevokeConsent { capability })
+                        .await,
+                );
+            }
+            Cmd::SystemInfo { from, reply } => self.request_system_info(from, reply).await,
             Cmd::Raw { to, bytes, reply } => {
                 let result = match self.peers.get(&to) {
                     Some(slot) => slot.peer.send_bytes(&bytes).await,
@@ -442,6 +560,117 @@ impl Mesh {
                 };
                 let _ = reply.send(result);
             }
+        }
+    }
+
+    async fn answer_consent(
+        &mut self,
+        capability: Capability,
+        granted: bool,
+    ) -> Result<(), EngineError> {
+        if !self.asked.remove(&capability) {
+            return Err(EngineError::Invalid(format!(
+                "nobody has asked for consent to {capability}"
+            )));
+        }
+        if granted {
+            self.consents.insert(capability);
+        } else {
+            self.consents.remove(&capability);
+        }
+        self.signaling
+            .command(Command::AnswerConsent {
+                capability,
+                granted,
+            })
+            .await
+    }
+
+    fn is_csr(&self, id: ParticipantId) -> bool {
+        self.roster.participants.iter().any(|p| {
+            p.id == id
+                && matches!(
+                    p.role,
+                    tether_protocol::Role::Controller | tether_protocol::Role::Csr
+                )
+        })
+    }
+
+    /// A peer asked for our system information: answer under our own user's consent only.
+    fn answer_system_info(&self, from: ParticipantId, id: u64) {
+        let Some(slot) = self.peers.get(&from) else {
+            return;
+        };
+        let peer = slot.peer.clone();
+        let refusal = if !self.is_csr(from) {
+            Some("only a support representative can ask for system information")
+        } else if !self.consents.contains(&Capability::SystemInfo) {
+            Some("the customer has not allowed sharing system information")
+        } else {
+            None
+        };
+        tokio::spawn(async move {
+            let reply = match refusal {
+                Some(reason) => PeerMessage::Refused {
+                    id,
+                    reason: reason.into(),
+                },
+                None => match tokio::task::spawn_blocking(crate::system_info::gather).await {
+                    Ok(info) => PeerMessage::SystemInfo { id, info },
+                    Err(_) => PeerMessage::Refused {
+                        id,
+                        reason: "reading system information failed".into(),
+                    },
+                },
+            };
+            let _ = peer.send_text(&reply.to_json()).await;
+        });
+    }
+
+    async fn request_system_info(
+        &mut self,
+        from: ParticipantId,
+        reply: oneshot::Sender<Result<SystemInfo, EngineError>>,
+    ) {
+        let Some(slot) = self.peers.get(&from).filter(|s| s.open) else {
+            let _ = reply.send(Err(EngineError::Invalid(format!(
+                "participant {} is not connected",
+                from.0
+            ))));
+            return;
+        };
+        let id = self.next_request;
+        self.next_request += 1;
+        let request = PeerMessage::SystemInfoRequest { id }.to_json();
+        match slot.peer.send_text(&request).await {
+            Ok(()) => {
+                self.pending.retain(|_, (_, r)| !r.is_closed());
+                self.pending.insert(id, (from, reply));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+
+    /// An answer to one of our requests; answers nobody asked for (or from someone else) are
+    /// a misbehaving peer.
+    fn settle(&mut self, from: ParticipantId, id: u64, result: Result<SystemInfo, EngineError>) {
+        match self.pending.remove(&id) {
+            Some((asked, reply)) if asked == from => {
+                let _ = reply.send(result);
+            }
+            Some(other) => {
+                self.pending.insert(id, other);
+                self.emit(EngineEvent::PeerError {
+                    peer: from,
+                    message: format!("an answer to request {id} it was not asked"),
+                });
+            }
+            None => self.emit(EngineEvent::PeerError {
+                peer: from,
+                message: format!("an answer to unknown request {id}"),
+            }),
         }
     }
 

@@ -184,11 +184,10 @@ async fn run(
                             request: None,
                         }),
                     };
-                    if let Some(event) = event {
-                        if events.send(event).await.is_err() {
+                    if let Some(event) = event
+                        && events.send(event).await.is_err() {
                             break None; // the embedding program dropped the receiver
                         }
-                    }
                 }
                 Some(Ok(Message::Close(frame))) => {
                     break Some(SignalingEvent::Closed {

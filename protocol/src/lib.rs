@@ -54,8 +54,8 @@ pub use limits::{
     MAX_MESSAGE_BYTES, MAX_NAME_CHARS, MAX_NOTES_BYTES, MAX_TRACKING_CODE_CHARS, check_text,
 };
 pub use peer::{
-    CONTROL_CHANNEL, MAX_CHAT_CHARS, MAX_PEER_MESSAGE_BYTES, PeerDecodeError, PeerMessage,
-    chat_recipients, offers_to,
+    CONTROL_CHANNEL, DiskInfo, DisplayInfo, InterfaceInfo, MAX_CHAT_CHARS, MAX_PEER_MESSAGE_BYTES,
+    PeerDecodeError, PeerMessage, SystemInfo, chat_recipients, offers_to,
 };
 pub use session::{
     Consent, Participant, ParticipantKind, Roster, RosterEntry, RunningActivity, Session,

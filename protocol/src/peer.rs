@@ -1,5 +1,6 @@
 //! Messages peers exchange directly over their `tether` data channel (never through the
-//! service): chat today; consent, files and system information build on the same envelope.
+//! service): chat, and requests a customer's endpoint answers only under its own consent
+//! (system information today; files build on the same envelope).
 
 use crate::ids::{Millis, ParticipantId};
 use crate::limits::check_text;
@@ -27,6 +28,55 @@ pub enum PeerMessage {
         to: Vec<ParticipantId>,
         sent_at: Millis,
     },
+    /// A CSR asks the customer's endpoint for its system information. The endpoint answers
+    /// only while its own user's `system_info` consent is given, and only to a CSR.
+    SystemInfoRequest { id: u64 },
+    /// The answer to `system_info_request` with the same id.
+    SystemInfo { id: u64, info: SystemInfo },
+    /// The endpoint refused request `id` (no consent, not a CSR...), in words.
+    Refused { id: u64, reason: String },
+}
+
+/// What a customer's machine tells about itself after consent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SystemInfo {
+    /// e.g. "Linux 12 Debian GNU/Linux"; for browsers, what the browser tells.
+    pub os: String,
+    pub kernel: String,
+    pub hostname: String,
+    pub cpu_model: String,
+    pub cpu_cores: u32,
+    pub memory_total_bytes: u64,
+    pub memory_used_bytes: u64,
+    pub disks: Vec<DiskInfo>,
+    /// Displays (name and size) where the endpoint can tell; empty when it can't.
+    #[serde(default)]
+    pub displays: Vec<DisplayInfo>,
+    pub network: Vec<InterfaceInfo>,
+    pub uptime_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskInfo {
+    pub name: String,
+    pub mount_point: String,
+    pub total_bytes: u64,
+    pub available_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisplayInfo {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceInfo {
+    pub name: String,
+    pub mac: String,
+    /// Addresses with prefix length, e.g. "192.0.2.7/24".
+    pub addresses: Vec<String>,
 }
 
 /// Why a peer's message was refused.
@@ -81,6 +131,11 @@ impl PeerMessage {
                     return Err(PeerDecodeError::NotForUs);
                 }
             }
+            PeerMessage::Refused { reason, .. } => {
+                check_text("reason", reason, 1000, false)
+                    .map_err(|e| PeerDecodeError::Malformed(e.to_string()))?;
+            }
+            PeerMessage::SystemInfoRequest { .. } | PeerMessage::SystemInfo { .. } => {}
         }
         Ok(msg)
     }

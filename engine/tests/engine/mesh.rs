@@ -2,87 +2,13 @@
 //! private and broadcast chat reach exactly their recipients; a misbehaving peer causes an
 //! error event, not a panic; ending the session frees every peer.
 
-use std::time::Duration;
-use tether_engine::service::{Invitation, Seat, ServiceUrl};
-use tether_engine::{Engine, EngineConfig, EngineEvent};
+use crate::common::{customer, loopback, mesh_open, service, until};
+use tether_engine::{Engine, EngineEvent};
 use tether_protocol::{Command, ParticipantId};
-use tether_signaling::Service;
-use tether_signaling::config::Config;
-use tokio::sync::mpsc::Receiver;
-
-const WAIT: Duration = Duration::from_secs(20);
-
-async fn until(
-    events: &mut Receiver<EngineEvent>,
-    what: &str,
-    pred: impl Fn(&EngineEvent) -> bool,
-) -> EngineEvent {
-    let mut seen = Vec::new();
-    let found = tokio::time::timeout(WAIT, async {
-        while let Some(e) = events.recv().await {
-            if pred(&e) {
-                return Some(e);
-            }
-            seen.push(e);
-        }
-        None
-    })
-    .await;
-    match found {
-        Ok(Some(e)) => e,
-        _ => panic!("no {what} within {WAIT:?}; saw {seen:#?}"),
-    }
-}
-
-/// Wait until this participant's control channels to all of `others` are open.
-async fn mesh_open(events: &mut Receiver<EngineEvent>, others: &[ParticipantId]) {
-    let mut open = Vec::new();
-    while !others.iter().all(|o| open.contains(o)) {
-        if let EngineEvent::PeerOpen(p) = until(events, "peer open", |e| {
-            matches!(e, EngineEvent::PeerOpen(_))
-        })
-        .await
-        {
-            open.push(p);
-        }
-    }
-}
-
-fn loopback() -> EngineConfig {
-    EngineConfig {
-        bind: vec!["127.0.0.1:0".into()],
-    }
-}
-
-async fn service() -> (Service, ServiceUrl, String) {
-    let dir = std::env::temp_dir().join(format!("tether-engine-mesh-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let service = Service::start(Config::for_tests(dir.join("t.db")))
-        .await
-        .expect("service");
-    let url = ServiceUrl::parse(&service.url).expect("url");
-    let once = service.admin_password.clone().expect("first start");
-    let admin = url.sign_in("admin", &once).await.expect("sign in");
-    let body = serde_json::json!({"current": once, "new": "a new admin password"});
-    url.request("POST", "/api/v1/me/password", Some(&admin), Some(&body))
-        .await
-        .expect("password changed");
-    (service, url, admin)
-}
-
-async fn customer(url: &ServiceUrl, admin: &str, session: &str, name: &str) -> Seat {
-    let inv = url
-        .invite(admin, session, "customer")
-        .await
-        .expect("invite");
-    let code = Invitation::Code(inv["code"].as_str().expect("code").to_owned());
-    url.join(&code, name, None).await.expect("join")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_reaches_exactly_its_recipients_over_a_real_mesh() {
-    let (service, url, admin) = service().await;
+    let (service, url, admin) = service("mesh").await;
     let csr_seat = url.start_session(&admin, None, None).await.expect("start");
     let carl_seat = customer(&url, &admin, &csr_seat.session_id, "Carl").await;
     let dora_seat = customer(&url, &admin, &csr_seat.session_id, "Dora").await;

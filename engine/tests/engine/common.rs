@@ -1,0 +1,85 @@
+//! Helpers shared by the engine's integration tests: a real service with a signed-in admin,
+//! customers joining by code, and waits on engine events (every wait bounded).
+
+use std::time::Duration;
+use tether_engine::service::{Invitation, Seat, ServiceUrl};
+use tether_engine::{EngineConfig, EngineEvent};
+use tether_protocol::ParticipantId;
+use tether_signaling::Service;
+use tether_signaling::config::Config;
+use tokio::sync::mpsc::Receiver;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+pub async fn until(
+    events: &mut Receiver<EngineEvent>,
+    what: &str,
+    pred: impl Fn(&EngineEvent) -> bool,
+) -> EngineEvent {
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(WAIT, async {
+        while let Some(e) = events.recv().await {
+            if pred(&e) {
+                return Some(e);
+            }
+            seen.push(e);
+        }
+        None
+    })
+    .await;
+    match found {
+        Ok(Some(e)) => e,
+        _ => panic!("no {what} within {WAIT:?}; saw {seen:#?}"),
+    }
+}
+
+/// Wait until this participant's control channels to all of `others` are open.
+pub async fn mesh_open(events: &mut Receiver<EngineEvent>, others: &[ParticipantId]) {
+    let mut open = Vec::new();
+    let all = tokio::time::timeout(WAIT, async {
+        while !others.iter().all(|o| open.contains(o)) {
+            match events.recv().await {
+                Some(EngineEvent::PeerOpen(p)) => open.push(p),
+                Some(_) => {}
+                None => return,
+            }
+        }
+    })
+    .await;
+    assert!(
+        all.is_ok(),
+        "only {open:?} of {others:?} opened within {WAIT:?}"
+    );
+}
+
+pub fn loopback() -> EngineConfig {
+    EngineConfig {
+        bind: vec!["127.0.0.1:0".into()],
+    }
+}
+
+pub async fn service(name: &str) -> (Service, ServiceUrl, String) {
+    let dir = std::env::temp_dir().join(format!("tether-engine-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let service = Service::start(Config::for_tests(dir.join("t.db")))
+        .await
+        .expect("service");
+    let url = ServiceUrl::parse(&service.url).expect("url");
+    let once = service.admin_password.clone().expect("first start");
+    let admin = url.sign_in("admin", &once).await.expect("sign in");
+    let body = serde_json::json!({"current": once, "new": "a new admin password"});
+    url.request("POST", "/api/v1/me/password", Some(&admin), Some(&body))
+        .await
+        .expect("password changed");
+    (service, url, admin)
+}
+
+pub async fn customer(url: &ServiceUrl, admin: &str, session: &str, name: &str) -> Seat {
+    let inv = url
+        .invite(admin, session, "customer")
+        .await
+        .expect("invite");
+    let code = Invitation::Code(inv["code"].as_str().expect("code").to_owned());
+    url.join(&code, name, None).await.expect("join")
+}

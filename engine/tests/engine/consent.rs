@@ -1,0 +1,136 @@
+//! Consent is enforced by the customer's own engine: system information is read and sent only
+//! after the customer allowed it, only to a CSR, and never after a revoke.
+
+use crate::common::{customer, loopback, mesh_open, service, until};
+use tether_engine::{Engine, EngineError, EngineEvent};
+use tether_protocol::{Capability, Command, Event};
+
+fn refused_for(result: Result<tether_protocol::SystemInfo, EngineError>, words: &str) {
+    match result {
+        Err(EngineError::Refused(reason)) => assert!(reason.contains(words), "{reason}"),
+        other => panic!("expected a refusal mentioning {words:?}, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_information_only_after_the_customers_own_consent() {
+    let (service, url, admin) = service("consent").await;
+    let csr_seat = url.start_session(&admin, None, None).await.expect("start");
+    let carl_seat = customer(&url, &admin, &csr_seat.session_id, "Carl").await;
+    let dora_seat = customer(&url, &admin, &csr_seat.session_id, "Dora").await;
+    let (csr, mut csr_ev) = Engine::connect(&url, &csr_seat, loopback())
+        .await
+        .expect("csr");
+    let (carl, mut carl_ev) = Engine::connect(&url, &carl_seat, loopback())
+        .await
+        .expect("carl");
+    let (dora, mut dora_ev) = Engine::connect(&url, &dora_seat, loopback())
+        .await
+        .expect("dora");
+    let (c, d) = (carl.me(), dora.me());
+    mesh_open(&mut csr_ev, &[c, d]).await;
+    mesh_open(&mut carl_ev, &[csr.me(), d]).await;
+    mesh_open(&mut dora_ev, &[csr.me(), c]).await;
+
+    // No consent asked yet: Carl's engine refuses, and Carl can't "answer" what nobody asked.
+    refused_for(csr.request_system_info(c).await, "not allowed");
+    let e = carl
+        .answer_consent(Capability::SystemInfo, true)
+        .await
+        .expect_err("nothing asked");
+    assert!(e.to_string().contains("nobody has asked"), "{e}");
+
+    // Asked and denied: still refused.
+    let ask = Command::RequestConsent {
+        customer: c,
+        capability: Capability::SystemInfo,
+    };
+    csr.command(ask.clone()).await.expect("ask");
+    until(&mut carl_ev, "consent request", |e| {
+        matches!(
+            e,
+            EngineEvent::Session(Event::ConsentRequested {
+                capability: Capability::SystemInfo,
+                ..
+            })
+        )
+    })
+    .await;
+    carl.answer_consent(Capability::SystemInfo, false)
+        .await
+        .expect("deny");
+    until(&mut csr_ev, "denial", |e| {
+        matches!(
+            e,
+            EngineEvent::Session(Event::ConsentAnswered { granted: false, .. })
+        )
+    })
+    .await;
+    refused_for(csr.request_system_info(c).await, "not allowed");
+
+    // Asked and allowed: the CSR gets Carl's machine's real information.
+    csr.command(ask.clone()).await.expect("ask again");
+    until(&mut carl_ev, "consent request", |e| {
+        matches!(e, EngineEvent::Session(Event::ConsentRequested { .. }))
+    })
+    .await;
+    carl.answer_consent(Capability::SystemInfo, true)
+        .await
+        .expect("allow");
+    until(&mut csr_ev, "grant", |e| {
+        matches!(
+            e,
+            EngineEvent::Session(Event::ConsentAnswered { granted: true, .. })
+        )
+    })
+    .await;
+    let info = csr
+        .request_system_info(c)
+        .await
+        .expect("system information");
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    assert_eq!(info.hostname, hostname.trim());
+    assert!(
+        info.cpu_cores >= 1 && info.memory_total_bytes > info.memory_used_bytes,
+        "{info:?}"
+    );
+    assert!(
+        !info.os.is_empty() && !info.kernel.is_empty() && info.uptime_secs > 0,
+        "{info:?}"
+    );
+    assert!(
+        info.network
+            .iter()
+            .any(|i| i.addresses.iter().any(|a| a.starts_with("127.0.0.1/"))),
+        "{:?}",
+        info.network
+    );
+    assert!(!info.disks.is_empty(), "{:?}", info.disks);
+
+    // Another customer is not a CSR: Carl's engine refuses it whatever the consent.
+    refused_for(
+        dora.request_system_info(c).await,
+        "only a support representative",
+    );
+
+    // Carl revokes: refused at once, from his own endpoint.
+    carl.revoke_consent(Capability::SystemInfo)
+        .await
+        .expect("revoke");
+    refused_for(csr.request_system_info(c).await, "not allowed");
+    until(&mut csr_ev, "revocation recorded", |e| {
+        matches!(e, EngineEvent::Session(Event::ConsentRevoked { .. }))
+    })
+    .await;
+
+    csr.command(Command::End {
+        notes: String::new(),
+    })
+    .await
+    .expect("end");
+    until(&mut carl_ev, "closed", |e| {
+        matches!(e, EngineEvent::Closed { .. })
+    })
+    .await;
+    service.stop().await;
+}

@@ -12,6 +12,7 @@
 //! on a bounded channel the embedding program reads.
 
 pub mod error;
+pub mod helper;
 mod peer;
 pub mod service;
 pub mod session;

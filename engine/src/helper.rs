@@ -1,0 +1,226 @@
+//! The customer helper: a terminal program a customer runs with an invitation. It shows who is
+//! in the session and the chat, asks every consent as a clear prompt, lets the customer reply,
+//! revoke or leave at any time, and exits when the session ends.
+
+use crate::EngineError;
+use crate::service::{Invitation, ServiceUrl};
+use crate::session::{ChatLine, Engine, EngineConfig, EngineEvent};
+use clap::Parser;
+use std::collections::HashSet;
+use std::io::Write;
+use tether_protocol::{Capability, Command, Event, ParticipantId, Role, Roster};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tether-helper",
+    version,
+    about = "Join a tether support session from this computer"
+)]
+pub struct Args {
+    /// The invitation link, or the nine-digit code your support representative read to you.
+    pub invitation: String,
+    /// Your name as the support representative will see it.
+    #[arg(long)]
+    pub name: String,
+    /// The support service (http://host:port); not needed with a link.
+    #[arg(long)]
+    pub service: Option<String>,
+    /// For scripted use only: answer "yes" in advance to a consent request for this capability
+    /// (remote_view, remote_control, file_transfer, system_info, recording). You can still
+    /// revoke it at any time with /revoke.
+    #[arg(long = "consent-in-advance", value_name = "CAPABILITY")]
+    pub consent_in_advance: Vec<String>,
+    /// Local address for peer connections.
+    #[arg(long, default_value = "0.0.0.0:0")]
+    pub bind: String,
+}
+
+fn capability(name: &str) -> Option<Capability> {
+    Capability::ALL.into_iter().find(|c| c.as_str() == name)
+}
+
+fn describe(c: Capability) -> &'static str {
+    match c {
+        Capability::RemoteView => "see your screen",
+        Capability::RemoteControl => "control your mouse and keyboard",
+        Capability::FileTransfer => "transfer files to and from this computer",
+        Capability::SystemInfo => {
+            "read system information (operating system, hardware, disks, network) from this computer"
+        }
+        Capability::Recording => "record this session",
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Controller => "support, in control",
+        Role::Csr => "support",
+        Role::PrimaryCustomer => "primary customer",
+        Role::Customer => "customer",
+    }
+}
+
+struct Screen {
+    me: ParticipantId,
+    roster: Option<Roster>,
+}
+
+impl Screen {
+    fn say(&self, line: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+    fn name(&self, id: ParticipantId) -> String {
+        self.roster
+            .as_ref()
+            .and_then(|r| r.participants.iter().find(|p| p.id == id))
+            .map_or_else(|| format!("participant {}", id.0), |p| p.name.clone())
+    }
+    fn roster(&mut self, roster: Roster) {
+        let people: Vec<String> = roster
+            .participants
+            .iter()
+            .map(|p| {
+                let you = if p.id == self.me { ", you" } else { "" };
+                format!("{} {} ({}{you})", p.id.0, p.name, role_name(p.role))
+            })
+            .collect();
+        let changed = self.roster.as_ref().map(|r| &r.participants) != Some(&roster.participants);
+        let recording = roster.recording;
+        self.roster = Some(roster);
+        if changed {
+            self.say(&format!("Participants: {}", people.join("; ")));
+        }
+        if recording {
+            self.say("This session is being recorded.");
+        }
+    }
+    fn chat(&self, line: &ChatLine) {
+        let to = if line.to.is_empty() {
+            "everyone".to_owned()
+        } else {
+            "you".to_owned()
+        };
+        self.say(&format!("[{} -> {to}] {}", self.name(line.from), line.text));
+    }
+}
+
+/// Run the helper until the session ends; returns the process exit code.
+pub async fn run(args: Args) -> Result<(), EngineError> {
+    let in_advance: HashSet<Capability> = args
+        .consent_in_advance
+        .iter()
+        .map(|n| {
+            capability(n).ok_or_else(|| {
+                EngineError::Invalid(format!("unknown capability {n:?} for --consent-in-advance"))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let invitation = Invitation::parse(&args.invitation).ok_or_else(|| {
+        EngineError::Invalid(
+            "expected an invitation link or a nine-digit code like 1234-56789".into(),
+        )
+    })?;
+    let service = match (&args.service, &invitation) {
+        (Some(url), _) => url.clone(),
+        (None, Invitation::Token(_)) if args.invitation.starts_with("http://") => {
+            args.invitation.clone()
+        }
+        _ => {
+            return Err(EngineError::Invalid(
+                "give --service http://host:port with a code".into(),
+            ));
+        }
+    };
+    let url = ServiceUrl::parse(&service)?;
+    let seat = url.join(&invitation, &args.name, None).await?;
+    let (engine, mut events) = Engine::connect(
+        &url,
+        &seat,
+        EngineConfig {
+            bind: vec![args.bind.clone()],
+        },
+    )
+    .await?;
+    let mut screen = Screen {
+        me: engine.me(),
+        roster: None,
+    };
+    screen.say(&format!("Joined the support session as {}.", args.name));
+    screen.say("Type a message and press Enter to chat. Commands: /to ID message, /revoke CAPABILITY, /leave.");
+    screen.roster(engine.welcome().roster.clone());
+
+    let mut asking: Vec<Capability> = Vec::new();
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut stdin_open = true;
+    loop {
+        tokio::select! {
+            event = events.recv() => {
+                let Some(event) = event else { return Ok(()) };
+                match event {
+                    EngineEvent::Roster(r) => screen.roster(r),
+                    EngineEvent::Chat(line) => screen.chat(&line),
+                    EngineEvent::Session(Event::ConsentRequested { customer, capability, by }) if customer == screen.me => {
+                        if in_advance.contains(&capability) {
+                            engine.answer_consent(capability, true).await?;
+                            screen.say(&format!("{} may {} (allowed in advance with --consent-in-advance; /revoke {} to stop).", screen.name(by), describe(capability), capability));
+                        } else {
+                            asking.push(capability);
+                            screen.say(&format!("{} asks to {}. Allow? [y/n]", screen.name(by), describe(capability)));
+                        }
+                    }
+                    EngineEvent::Session(Event::ActivityStarted { activity, actor, .. }) => {
+                        screen.say(&format!("{} started {activity}.", screen.name(actor)));
+                    }
+                    EngineEvent::Refused { message, .. } => screen.say(&format!("Refused: {message}")),
+                    EngineEvent::PeerError { peer, message } => screen.say(&format!("Problem with {}: {message}", screen.name(peer))),
+                    EngineEvent::Ended { .. } => screen.say("The session has ended. Thank you."),
+                    EngineEvent::Closed { .. } => return Ok(()),
+                    _ => {}
+                }
+            }
+            line = lines.next_line(), if stdin_open => {
+                let Ok(Some(line)) = line else { stdin_open = false; continue };
+                let line = line.trim();
+                if line.is_empty() {
+                    continue;
+                }
+                if let Some(capability) = asking.first().copied() {
+                    match line.to_ascii_lowercase().as_str() {
+                        "y" | "yes" => {
+                            asking.remove(0);
+                            engine.answer_consent(capability, true).await?;
+                            screen.say(&format!("Allowed. Type /revoke {capability} at any time to stop it."));
+                        }
+                        "n" | "no" => {
+                            asking.remove(0);
+                            engine.answer_consent(capability, false).await?;
+                            screen.say("Refused.");
+                        }
+                        _ => screen.say(&format!("Please answer y or n: may they {}?", describe(capability))),
+                    }
+                } else if let Some(rest) = line.strip_prefix("/revoke ") {
+                    match capability(rest.trim()) {
+                        Some(c) => match engine.revoke_consent(c).await {
+                            Ok(()) => screen.say(&format!("Revoked: {} no longer allowed.", describe(c))),
+                            Err(e) => screen.say(&format!("Could not revoke: {e}")),
+                        },
+                        None => screen.say("Unknown capability; one of remote_view, remote_control, file_transfer, system_info, recording."),
+                    }
+                } else if line == "/leave" {
+                    engine.command(Command::Leave).await?;
+                } else if let Some(rest) = line.strip_prefix("/to ") {
+                    let (id, text) = rest.split_once(' ').unwrap_or((rest, ""));
+                    match id.parse::<u32>() {
+                        Ok(id) => if let Err(e) = engine.chat(&[ParticipantId(id)], text).await { screen.say(&format!("Not sent: {e}")) },
+                        Err(_) => screen.say("Usage: /to ID message"),
+                    }
+                } else if let Err(e) = engine.chat(&[], line).await {
+                    screen.say(&format!("Not sent: {e}"));
+                }
+            }
+        }
+    }
+}

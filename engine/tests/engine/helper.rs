@@ -1,0 +1,130 @@
+//! The customer helper binary, driven as a customer would: it joins by code, shows chat and
+//! takes replies, asks consent as a prompt, revokes on command, and exits when the session ends.
+
+use crate::common::{loopback, mesh_open, service, until};
+use std::process::Stdio;
+use std::time::Duration;
+use tether_engine::{Engine, EngineError, EngineEvent};
+use tether_protocol::{Capability, Command, Event};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{ChildStdout, Command as Process};
+
+async fn line_containing(out: &mut Lines<BufReader<ChildStdout>>, words: &str) -> String {
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Ok(Some(line)) = out.next_line().await {
+            if line.contains(words) {
+                return Some(line);
+            }
+            seen.push(line);
+        }
+        None
+    })
+    .await;
+    match found {
+        Ok(Some(line)) => line,
+        _ => panic!("the helper never printed {words:?}; it printed {seen:#?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_customer_helper_joins_chats_consents_revokes_and_exits() {
+    let (service, url, admin) = service("helper").await;
+    let csr_seat = url.start_session(&admin, None, None).await.expect("start");
+    let (csr, mut csr_ev) = Engine::connect(&url, &csr_seat, loopback())
+        .await
+        .expect("csr");
+    let inv = url
+        .invite(&admin, &csr_seat.session_id, "customer")
+        .await
+        .expect("invite");
+    let code = inv["code"].as_str().expect("code").to_owned();
+
+    let mut child = Process::new(env!("CARGO_BIN_EXE_tether-helper"))
+        .args([
+            "--service",
+            &service.url,
+            "--name",
+            "Carl",
+            "--bind",
+            "127.0.0.1:0",
+            &code,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("helper starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    line_containing(&mut out, "Joined the support session as Carl").await;
+    let roster = line_containing(&mut out, "Participants:").await;
+    assert!(roster.contains("Carl (primary customer, you)"), "{roster}");
+    let carl = tether_protocol::ParticipantId(2);
+    mesh_open(&mut csr_ev, &[carl]).await;
+
+    // Chat both ways.
+    csr.chat(&[carl], "Hello Carl, I am here to help")
+        .await
+        .expect("chat");
+    line_containing(&mut out, "-> you] Hello Carl, I am here to help").await;
+    stdin
+        .write_all(b"my printer is jammed\n")
+        .await
+        .expect("type");
+    let got = until(&mut csr_ev, "Carl's reply", |e| {
+        matches!(e, EngineEvent::Chat(_))
+    })
+    .await;
+    assert!(
+        matches!(got, EngineEvent::Chat(ref l) if l.text == "my printer is jammed" && l.from == carl),
+        "{got:?}"
+    );
+
+    // Consent is a prompt the customer answers.
+    csr.command(Command::RequestConsent {
+        customer: carl,
+        capability: Capability::SystemInfo,
+    })
+    .await
+    .expect("ask");
+    line_containing(&mut out, "asks to read system information").await;
+    stdin.write_all(b"y\n").await.expect("answer");
+    until(&mut csr_ev, "grant", |e| {
+        matches!(
+            e,
+            EngineEvent::Session(Event::ConsentAnswered { granted: true, .. })
+        )
+    })
+    .await;
+    let info = csr
+        .request_system_info(carl)
+        .await
+        .expect("system information");
+    assert!(!info.hostname.is_empty() && info.cpu_cores > 0, "{info:?}");
+
+    // Revoked from the helper: refused at once by the customer's endpoint.
+    stdin
+        .write_all(b"/revoke system_info\n")
+        .await
+        .expect("revoke");
+    line_containing(&mut out, "Revoked").await;
+    match csr.request_system_info(carl).await {
+        Err(EngineError::Refused(reason)) => assert!(reason.contains("not allowed"), "{reason}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    // The session ends: the helper says so and exits cleanly.
+    csr.command(Command::End {
+        notes: "fixed".into(),
+    })
+    .await
+    .expect("end");
+    line_containing(&mut out, "The session has ended").await;
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(status.success(), "{status}");
+    service.stop().await;
+}

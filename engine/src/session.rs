@@ -11,12 +11,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tether_protocol::{
-    Capability, Command, EndReason, Event, MAX_CHAT_CHARS, Millis, ParticipantId, PeerMessage,
-    Roster, SignalData, SystemInfo, chat_recipients, check_text, offers_to,
+    Capability, ChatRecord, Command, EndReason, Event, MAX_CHAT_CHARS, MAX_RECORDED_CHAT_LINES,
+    Millis, ParticipantId, PeerMessage, Roster, SignalData, SystemInfo, chat_recipients,
+    check_text, offers_to,
 };
 use tokio::sync::{mpsc, oneshot};
 
 const EVENT_QUEUE: usize = 256;
+/// A `record_chat` batch stays well under the signaling message limit (64 KiB; chat text can
+/// grow by up to 6x when escaped as JSON).
+const RECORD_BATCH_BYTES: usize = 8 * 1024;
 /// How long a request to a peer waits for its answer.
 const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
@@ -97,6 +101,10 @@ enum Cmd {
     SystemInfo {
         from: ParticipantId,
         reply: oneshot::Sender<Result<SystemInfo, EngineError>>,
+    },
+    End {
+        notes: String,
+        reply: oneshot::Sender<Result<(), EngineError>>,
     },
 }
 
@@ -215,6 +223,20 @@ impl Engine {
             .await
             .map_err(|_| EngineError::Closed)?;
         rx.await.map_err(|_| EngineError::Closed)
+    }
+
+    /// End the session with notes (the controller only): first attach this participant's chat
+    /// transcript to the session record, then end.
+    pub async fn end(&self, notes: &str) -> Result<(), EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::End {
+                notes: notes.to_owned(),
+                reply,
+            })
+            .await
+            .map_err(|_| EngineError::Closed)?;
+        rx.await.map_err(|_| EngineError::Closed)?
     }
 
     /// The local user answers a consent request it was shown (customers only). The answer is
@@ -553,6 +575,9 @@ impl Mesh {
                 );
             }
             Cmd::SystemInfo { from, reply } => self.request_system_info(from, reply).await,
+            Cmd::End { notes, reply } => {
+                let _ = reply.send(self.end(notes).await);
+            }
             Cmd::Raw { to, bytes, reply } => {
                 let result = match self.peers.get(&to) {
                     Some(slot) => slot.peer.send_bytes(&bytes).await,
@@ -561,6 +586,42 @@ impl Mesh {
                 let _ = reply.send(result);
             }
         }
+    }
+
+    /// Attach the transcript (batches that fit a signaling message), then end.
+    async fn end(&mut self, notes: String) -> Result<(), EngineError> {
+        if self.roster.controller != self.me {
+            return Err(EngineError::Invalid(
+                "only the controlling support representative can end the session".into(),
+            ));
+        }
+        let mut batch: Vec<ChatRecord> = Vec::new();
+        let mut size = 0;
+        for line in &self.transcript {
+            let bytes = line.text.len() + 64 + 8 * line.to.len();
+            if !batch.is_empty()
+                && (batch.len() == MAX_RECORDED_CHAT_LINES || size + bytes > RECORD_BATCH_BYTES)
+            {
+                let lines = std::mem::take(&mut batch);
+                self.signaling
+                    .command(Command::RecordChat { lines })
+                    .await?;
+                size = 0;
+            }
+            size += bytes;
+            batch.push(ChatRecord {
+                from: line.from,
+                to: line.to.clone(),
+                text: line.text.clone(),
+                sent_at: line.sent_at,
+            });
+        }
+        if !batch.is_empty() {
+            self.signaling
+                .command(Command::RecordChat { lines: batch })
+                .await?;
+        }
+        self.signaling.command(Command::End { notes }).await
     }
 
     async fn answer_consent(

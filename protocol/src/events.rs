@@ -56,6 +56,17 @@ pub struct TransferReport {
     pub customer: ParticipantId,
 }
 
+/// One chat line as the session record keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatRecord {
+    pub from: ParticipantId,
+    /// Empty: everyone.
+    #[serde(default)]
+    pub to: Vec<ParticipantId>,
+    pub text: String,
+    pub sent_at: crate::ids::Millis,
+}
+
 /// A command from one participant (the actor) to its session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -109,6 +120,11 @@ pub enum Command {
     /// File-transfer metadata for the record (rule 10 applies).
     ReportTransfer {
         transfer: TransferReport,
+    },
+    /// The controller attaches chat lines to the session record (its transcript, in batches
+    /// that fit a message).
+    RecordChat {
+        lines: Vec<ChatRecord>,
     },
 }
 
@@ -219,6 +235,10 @@ pub enum Event {
     FileTransferRecorded {
         by: ParticipantId,
         transfer: TransferReport,
+    },
+    ChatRecorded {
+        by: ParticipantId,
+        lines: Vec<ChatRecord>,
     },
     NotesSaved {
         by: ParticipantId,

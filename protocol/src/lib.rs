@@ -42,8 +42,8 @@ mod wire;
 
 pub use activity::{Activity, Capability, ConsentState};
 pub use events::{
-    Command, EndReason, Event, InviteRole, LeaveReason, Role, StopReason, TransferDirection,
-    TransferOutcome, TransferReport,
+    ChatRecord, Command, EndReason, Event, InviteRole, LeaveReason, Role, StopReason,
+    TransferDirection, TransferOutcome, TransferReport,
 };
 pub use ids::{AccountId, Millis, ParticipantId};
 pub use invitation::{
@@ -58,8 +58,8 @@ pub use peer::{
     PeerDecodeError, PeerMessage, SystemInfo, chat_recipients, offers_to,
 };
 pub use session::{
-    Consent, Participant, ParticipantKind, Roster, RosterEntry, RunningActivity, Session,
-    SessionState,
+    Consent, MAX_RECORDED_CHAT_LINES, Participant, ParticipantKind, Roster, RosterEntry,
+    RunningActivity, Session, SessionState,
 };
 pub use settings::{FileTransferMode, SessionPolicy, SessionType};
 pub use violation::RuleViolation;

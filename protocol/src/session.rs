@@ -5,11 +5,12 @@
 
 use crate::activity::{Activity, Capability, ConsentState};
 use crate::events::{
-    Command, EndReason, Event, InviteRole, LeaveReason, Role, StopReason, TransferDirection,
-    TransferReport,
+    ChatRecord, Command, EndReason, Event, InviteRole, LeaveReason, Role, StopReason,
+    TransferDirection, TransferReport,
 };
 use crate::ids::{AccountId, Millis, ParticipantId};
 use crate::limits::{MAX_NAME_CHARS, MAX_NOTES_BYTES, MAX_TRACKING_CODE_CHARS, check_text};
+use crate::peer::MAX_CHAT_CHARS;
 use crate::settings::{FileTransferMode, SessionPolicy, SessionType};
 use crate::violation::RuleViolation;
 use serde::{Deserialize, Serialize};
@@ -113,6 +114,9 @@ pub struct Session {
 }
 
 type Outcome = Result<Vec<Event>, RuleViolation>;
+
+/// Chat lines in one `record_chat` command.
+pub const MAX_RECORDED_CHAT_LINES: usize = 200;
 
 impl Session {
     /// Rule 1: a CSR starts a session of a type, with a tracking code where the type needs one.
@@ -547,8 +551,36 @@ impl Session {
                     transfer,
                 });
             }
+            Command::RecordChat { lines } => {
+                self.require_controller(&me)?;
+                let lines = self.check_chat_records(lines)?;
+                events.push(Event::ChatRecorded { by: actor, lines });
+            }
         }
         Ok(events)
+    }
+
+    /// Chat lines for the record: at most `MAX_RECORDED_CHAT_LINES` a batch, each with a valid
+    /// text, sent by and to participants of this session.
+    fn check_chat_records(&self, lines: Vec<ChatRecord>) -> Result<Vec<ChatRecord>, RuleViolation> {
+        if lines.is_empty() || lines.len() > MAX_RECORDED_CHAT_LINES {
+            return Err(RuleViolation::InvalidField {
+                field: "lines".into(),
+                reason: format!("expected 1 to {MAX_RECORDED_CHAT_LINES} lines"),
+            });
+        }
+        lines
+            .into_iter()
+            .map(|mut line| {
+                line.text = check_text("lines.text", &line.text, MAX_CHAT_CHARS, false)?;
+                for id in std::iter::once(&line.from).chain(&line.to) {
+                    if self.participant(*id).is_none() {
+                        return Err(RuleViolation::UnknownParticipant { participant: *id });
+                    }
+                }
+                Ok(line)
+            })
+            .collect()
     }
 
     fn require_controller(&self, me: &Participant) -> Result<(), RuleViolation> {

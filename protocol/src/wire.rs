@@ -67,7 +67,7 @@ pub enum ClientMessage {
 
 /// Every `type` a client may send. (`Command::Invite` is not among them: invitations are created
 /// over REST, which returns the secret token.)
-pub const CLIENT_MESSAGE_TYPES: [&str; 14] = [
+pub const CLIENT_MESSAGE_TYPES: [&str; 15] = [
     "hello",
     "signal",
     "ping",
@@ -82,6 +82,7 @@ pub const CLIENT_MESSAGE_TYPES: [&str; 14] = [
     "answer_consent",
     "revoke_consent",
     "report_transfer",
+    "record_chat",
 ];
 
 /// Service to client.

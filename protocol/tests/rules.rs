@@ -7,6 +7,7 @@
 //! `Act::JoinCsr` under the name given as the actor.
 
 use Act::{Connected, JoinCsr, JoinCsrAs, JoinCustomer, TimeOut};
+use tether_protocol::ChatRecord;
 use tether_protocol::{
     AccountId, Activity, Capability, Command, ConsentState, EndReason, Event, FileTransferMode,
     InviteRole, LeaveReason, Millis, ParticipantId, ParticipantKind, Role, Session, SessionPolicy,
@@ -735,6 +736,48 @@ fn rule_08_end_notes_replace_saved_notes() {
         ok("participant_left session_ended"),
     );
     assert_eq!(w.session.notes(), "final");
+}
+
+/// The chat transcript joins the record through the controller (spec: session record).
+#[test]
+fn chat_transcript_is_recorded_by_the_controller() {
+    let mut w = World::new(ALL_ON);
+    w.check("bo", JoinCustomer, ok("participant_joined primary_changed"));
+    w.check("dee", JoinCsr, ok("participant_joined"));
+    let (ana, bo) = (w.id("ana"), w.id("bo"));
+    let line = |from, to: Vec<ParticipantId>, text: &str| ChatRecord {
+        from,
+        to,
+        text: text.into(),
+        sent_at: 5,
+    };
+    let record = |lines| Command::RecordChat { lines };
+    w.check(
+        "ana",
+        record(vec![line(ana, vec![bo], " hello "), line(bo, vec![], "hi")]),
+        ok("chat_recorded"),
+    );
+    w.check(
+        "dee",
+        record(vec![line(ana, vec![], "x")]),
+        err("controller_only"),
+    );
+    w.check("bo", record(vec![line(bo, vec![], "x")]), err("csr_only"));
+    w.check("ana", record(vec![]), err("invalid_field"));
+    w.check(
+        "ana",
+        record(vec![line(ana, vec![], "")]),
+        err("invalid_field"),
+    );
+    w.check(
+        "ana",
+        record(vec![line(ParticipantId(42), vec![], "x")]),
+        err("unknown_participant"),
+    );
+    let too_many = (0..=tether_protocol::MAX_RECORDED_CHAT_LINES)
+        .map(|_| line(ana, vec![], "x"))
+        .collect();
+    w.check("ana", record(too_many), err("invalid_field"));
 }
 
 // ---- rule 9: customers can't end; anyone can leave; the controller's leaving ----

@@ -117,6 +117,18 @@ fn client_examples() -> Vec<(&'static str, &'static str, ClientMessage)> {
                 transfer: transfer_report(),
             }),
         ),
+        (
+            "record_chat",
+            r#"{"type":"record_chat","lines":[{"from":1,"to":[2],"text":"hello","sent_at":5}]}"#,
+            M::Command(Command::RecordChat {
+                lines: vec![tether_protocol::ChatRecord {
+                    from: ParticipantId(1),
+                    to: vec![ParticipantId(2)],
+                    text: "hello".into(),
+                    sent_at: 5,
+                }],
+            }),
+        ),
     ]
 }
 

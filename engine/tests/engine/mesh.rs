@@ -4,7 +4,7 @@
 
 use crate::common::{customer, loopback, mesh_open, service, until};
 use tether_engine::{Engine, EngineEvent};
-use tether_protocol::{Command, ParticipantId};
+use tether_protocol::ParticipantId;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_reaches_exactly_its_recipients_over_a_real_mesh() {
@@ -102,12 +102,8 @@ async fn chat_reaches_exactly_its_recipients_over_a_real_mesh() {
         EngineEvent::Chat(after)
     );
 
-    // Ending frees every peer on every side.
-    csr.command(Command::End {
-        notes: "done".into(),
-    })
-    .await
-    .expect("end");
+    // Ending attaches the controller's transcript to the record and frees every peer.
+    csr.end("done").await.expect("end");
     for (engine, events) in [
         (&csr, &mut csr_ev),
         (&carl, &mut carl_ev),
@@ -119,5 +115,27 @@ async fn chat_reaches_exactly_its_recipients_over_a_real_mesh() {
         .await;
         assert_eq!(engine.peer_count(), 0);
     }
+    let path = format!("/api/v1/sessions/{}", csr_seat.session_id);
+    let record = url
+        .request("GET", &path, Some(&admin), None)
+        .await
+        .expect("record");
+    let recorded: Vec<&str> = record["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["event"]["type"] == "chat_recorded")
+        .flat_map(|e| e["event"]["lines"].as_array().into_iter().flatten())
+        .filter_map(|l| l["text"].as_str())
+        .collect();
+    // The controller's transcript: what it sent and received, not the customers' private line.
+    assert_eq!(
+        recorded,
+        [
+            "Carl, please open the printer settings",
+            "hello everyone",
+            "Dora, thanks"
+        ]
+    );
     service.stop().await;
 }

@@ -67,6 +67,20 @@ pub struct RecordEntry {
     pub event: serde_json::Value,
 }
 
+/// Why `apply` stored nothing.
+#[derive(Debug)]
+pub enum ApplyError {
+    Db(sqlx::Error),
+    /// The invitation was used or revoked by someone else meanwhile.
+    InvitationTaken,
+}
+
+impl From<sqlx::Error> for ApplyError {
+    fn from(e: sqlx::Error) -> Self {
+        ApplyError::Db(e)
+    }
+}
+
 /// What `update_csr` did.
 #[derive(Debug)]
 pub enum CsrUpdate {
@@ -403,7 +417,7 @@ impl Db {
         events: &[Event],
         joined: Option<(NewParticipant<'_>, Option<&str>)>,
         now: Millis,
-    ) -> DbResult<()> {
+    ) -> Result<(), ApplyError> {
         let mut tx = self.pool.begin().await?;
         let ended_at = match state.state {
             tether_protocol::SessionState::Ended { at, .. } => Some(at as i64),
@@ -428,12 +442,12 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
                 if used.rows_affected() != 1 {
-                    return Err(sqlx::Error::RowNotFound);
+                    return Err(ApplyError::InvitationTaken);
                 }
             }
         }
         append(&mut tx, session_id, events, now).await?;
-        tx.commit().await
+        Ok(tx.commit().await?)
     }
 
     pub async fn session(&self, id: &str) -> DbResult<Option<SessionRow>> {

@@ -111,6 +111,15 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl From<crate::db::ApplyError> for ApiError {
+    fn from(e: crate::db::ApplyError) -> Self {
+        match e {
+            crate::db::ApplyError::Db(e) => e.into(),
+            crate::db::ApplyError::InvitationTaken => InvitationError::AlreadyUsed.into(),
+        }
+    }
+}
+
 impl From<RuleViolation> for ApiError {
     fn from(v: RuleViolation) -> Self {
         let (code, message) = (v.code(), v.to_string());

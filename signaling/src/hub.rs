@@ -3,7 +3,7 @@
 //! and fans events out to the participants.
 
 use crate::db::{InvitationRow, NewParticipant};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::secrets::{hash_token, new_token, random_below};
 use crate::state::{AppState, now_ms};
 use std::collections::HashMap;
@@ -211,14 +211,7 @@ impl Hub {
                     Ok(((id, s.role(id).unwrap_or(Role::Customer)), events))
                 },
             )
-            .await
-            .map_err(|e| match e {
-                // The conditional update found the invitation used or revoked meanwhile.
-                ApiError::Internal(m) if m.contains("no rows") => {
-                    ApiError::from(tether_protocol::InvitationError::AlreadyUsed)
-                }
-                other => other,
-            })?;
+            .await?;
         // Someone who joins but never connects must not linger (a ghost primary customer).
         self.await_first_connection(state, participant).await;
         Ok(Joined {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 use tether_engine::service::{Invitation, Seat, ServiceUrl};
-use tether_engine::{EngineConfig, EngineEvent};
+use tether_engine::{Engine, EngineConfig, EngineEvent};
 use tether_protocol::ParticipantId;
 use tether_signaling::Service;
 use tether_signaling::config::Config;
@@ -82,4 +82,41 @@ pub async fn customer(url: &ServiceUrl, admin: &str, session: &str, name: &str) 
         .expect("invite");
     let code = Invitation::Code(inv["code"].as_str().expect("code").to_owned());
     url.join(&code, name, None).await.expect("join")
+}
+
+/// One participant's engine and its events.
+pub type Party = (Engine, Receiver<EngineEvent>);
+
+/// A new session: the admin as controlling CSR and one customer per name (joined by code), all
+/// connected, with every control channel of the mesh open. Returns the session id, the CSR and
+/// the customers in order.
+pub async fn session_with(
+    url: &ServiceUrl,
+    admin: &str,
+    customers: &[&str],
+) -> (String, Party, Vec<Party>) {
+    let csr_seat = url.start_session(admin, None, None).await.expect("start");
+    let mut seats = Vec::new();
+    for name in customers {
+        seats.push(customer(url, admin, &csr_seat.session_id, name).await);
+    }
+    let mut parties = Vec::new();
+    for seat in std::iter::once(&csr_seat).chain(&seats) {
+        parties.push(
+            Engine::connect(url, seat, loopback())
+                .await
+                .expect("connect"),
+        );
+    }
+    let ids: Vec<ParticipantId> = parties.iter().map(|(e, _)| e.me()).collect();
+    for (engine, events) in &mut parties {
+        let others: Vec<_> = ids
+            .iter()
+            .copied()
+            .filter(|id| *id != engine.me())
+            .collect();
+        mesh_open(events, &others).await;
+    }
+    let csr = parties.remove(0);
+    (csr_seat.session_id, csr, parties)
 }

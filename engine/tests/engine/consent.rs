@@ -1,8 +1,8 @@
 //! Consent is enforced by the customer's own engine: system information is read and sent only
 //! after the customer allowed it, only to a CSR, and never after a revoke.
 
-use crate::common::{customer, loopback, mesh_open, service, until};
-use tether_engine::{Engine, EngineError, EngineEvent};
+use crate::common::{service, session_with, until};
+use tether_engine::{EngineError, EngineEvent};
 use tether_protocol::{Capability, Command, Event};
 
 fn refused_for(result: Result<tether_protocol::SystemInfo, EngineError>, words: &str) {
@@ -15,22 +15,9 @@ fn refused_for(result: Result<tether_protocol::SystemInfo, EngineError>, words: 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn system_information_only_after_the_customers_own_consent() {
     let (service, url, admin) = service("consent").await;
-    let csr_seat = url.start_session(&admin, None, None).await.expect("start");
-    let carl_seat = customer(&url, &admin, &csr_seat.session_id, "Carl").await;
-    let dora_seat = customer(&url, &admin, &csr_seat.session_id, "Dora").await;
-    let (csr, mut csr_ev) = Engine::connect(&url, &csr_seat, loopback())
-        .await
-        .expect("csr");
-    let (carl, mut carl_ev) = Engine::connect(&url, &carl_seat, loopback())
-        .await
-        .expect("carl");
-    let (dora, mut dora_ev) = Engine::connect(&url, &dora_seat, loopback())
-        .await
-        .expect("dora");
-    let (c, d) = (carl.me(), dora.me());
-    mesh_open(&mut csr_ev, &[c, d]).await;
-    mesh_open(&mut carl_ev, &[csr.me(), d]).await;
-    mesh_open(&mut dora_ev, &[csr.me(), c]).await;
+    let (_, (csr, mut csr_ev), customers) = session_with(&url, &admin, &["Carl", "Dora"]).await;
+    let [(carl, mut carl_ev), (dora, _)]: [_; 2] = customers.try_into().expect("two customers");
+    let c = carl.me();
 
     // No consent asked yet: Carl's engine refuses, and Carl can't "answer" what nobody asked.
     refused_for(csr.request_system_info(c).await, "not allowed");

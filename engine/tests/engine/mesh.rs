@@ -2,29 +2,18 @@
 //! private and broadcast chat reach exactly their recipients; a misbehaving peer causes an
 //! error event, not a panic; ending the session frees every peer.
 
-use crate::common::{customer, loopback, mesh_open, service, until};
-use tether_engine::{Engine, EngineEvent};
+use crate::common::{service, session_with, until};
+use tether_engine::EngineEvent;
 use tether_protocol::ParticipantId;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_reaches_exactly_its_recipients_over_a_real_mesh() {
     let (service, url, admin) = service("mesh").await;
-    let csr_seat = url.start_session(&admin, None, None).await.expect("start");
-    let carl_seat = customer(&url, &admin, &csr_seat.session_id, "Carl").await;
-    let dora_seat = customer(&url, &admin, &csr_seat.session_id, "Dora").await;
-    let (csr, mut csr_ev) = Engine::connect(&url, &csr_seat, loopback())
-        .await
-        .expect("csr");
-    let (carl, mut carl_ev) = Engine::connect(&url, &carl_seat, loopback())
-        .await
-        .expect("carl");
-    let (dora, mut dora_ev) = Engine::connect(&url, &dora_seat, loopback())
-        .await
-        .expect("dora");
-    let (a, c, d) = (csr.me(), carl.me(), dora.me());
-    mesh_open(&mut csr_ev, &[c, d]).await;
-    mesh_open(&mut carl_ev, &[a, d]).await;
-    mesh_open(&mut dora_ev, &[a, c]).await;
+    let (session, (csr, mut csr_ev), customers) =
+        session_with(&url, &admin, &["Carl", "Dora"]).await;
+    let [(carl, mut carl_ev), (dora, mut dora_ev)]: [_; 2] =
+        customers.try_into().expect("two customers");
+    let (c, d) = (carl.me(), dora.me());
     assert_eq!(
         (csr.peer_count(), carl.peer_count(), dora.peer_count()),
         (2, 2, 2)
@@ -115,7 +104,7 @@ async fn chat_reaches_exactly_its_recipients_over_a_real_mesh() {
         .await;
         assert_eq!(engine.peer_count(), 0);
     }
-    let path = format!("/api/v1/sessions/{}", csr_seat.session_id);
+    let path = format!("/api/v1/sessions/{session}");
     let record = url
         .request("GET", &path, Some(&admin), None)
         .await

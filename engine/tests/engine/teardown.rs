@@ -1,8 +1,8 @@
 //! Leaving and ending free the peers: the peer count drops to zero, and the process's memory
 //! stays flat over 50 connect/close cycles (webrtc-rs issue 906 was an Arc-cycle leak).
 
-use crate::common::{customer, loopback, mesh_open, service, until};
-use tether_engine::{Engine, EngineEvent};
+use crate::common::{service, session_with, until};
+use tether_engine::EngineEvent;
 use tether_protocol::Command;
 
 fn rss_kib() -> u64 {
@@ -19,16 +19,8 @@ async fn fifty_connect_close_cycles_free_their_peers_and_memory() {
     let (service, url, admin) = service("teardown").await;
     let mut samples = Vec::new();
     for cycle in 0..50 {
-        let csr_seat = url.start_session(&admin, None, None).await.expect("start");
-        let carl_seat = customer(&url, &admin, &csr_seat.session_id, "Carl").await;
-        let (csr, mut csr_ev) = Engine::connect(&url, &csr_seat, loopback())
-            .await
-            .expect("csr");
-        let (carl, mut carl_ev) = Engine::connect(&url, &carl_seat, loopback())
-            .await
-            .expect("carl");
-        mesh_open(&mut csr_ev, &[carl.me()]).await;
-        mesh_open(&mut carl_ev, &[csr.me()]).await;
+        let (_, (csr, mut csr_ev), mut customers) = session_with(&url, &admin, &["Carl"]).await;
+        let (carl, mut carl_ev) = customers.remove(0);
         assert_eq!((csr.peer_count(), carl.peer_count()), (1, 1));
         if cycle % 2 == 0 {
             // The customer leaves first: the CSR's peer to it closes, the session goes on.

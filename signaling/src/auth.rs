@@ -151,19 +151,44 @@ impl FromRequestParts<AppState> for ParticipantAuth {
     }
 }
 
-/// The client's IP address (unspecified when the transport gives none, as in router tests).
+/// The client's IP address: the TCP peer, or with `--trust-forwarded-for` the last
+/// `X-Forwarded-For` entry (unspecified when neither gives one, as in router tests).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let forwarded = state
+            .config
+            .trust_forwarded_for
+            .then(|| {
+                parts
+                    .headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .next_back()?
+                    .to_str()
+                    .ok()?
+                    .rsplit(',')
+                    .next()?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .flatten();
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
         Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip()),
+            forwarded
+                .or(peer)
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         ))
     }
 }

@@ -47,6 +47,11 @@ pub struct Config {
     /// Length of the rate-limit windows, in seconds.
     #[arg(long, env = "TETHER_CODE_WINDOW_SECS", default_value_t = 600)]
     pub code_window_secs: u64,
+    /// Behind a reverse proxy: take the client address from the last `X-Forwarded-For` entry
+    /// (the one the proxy appended) for rate limits. Only enable it when every request comes
+    /// through a proxy that sets the header, or clients could forge their address.
+    #[arg(long, env = "TETHER_TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
     /// Messages queued for one slow WebSocket client before it is disconnected.
     #[arg(long, env = "TETHER_OUTGOING_QUEUE", default_value_t = 256)]
     pub outgoing_queue: usize,

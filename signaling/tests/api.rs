@@ -240,6 +240,11 @@ fn wrong_code(code: &str) -> String {
 impl TestApp {
     /// A fresh service whose first admin still has its one-time password (returned too).
     async fn bare() -> (TestApp, String) {
+        TestApp::bare_with(|_| {}).await
+    }
+
+    /// `bare`, with the test configuration adjusted by `tune`.
+    async fn bare_with(tune: impl FnOnce(&mut Config)) -> (TestApp, String) {
         let dir = std::env::temp_dir().join(format!(
             "tether-api-test-{}-{}-{}",
             std::process::id(),
@@ -254,7 +259,8 @@ impl TestApp {
             .expect("bootstrap the first admin");
         let one_time = one_time.expect("an empty database gets a first admin");
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let config = Config::for_tests(db_path.clone());
+        let mut config = Config::for_tests(db_path.clone());
+        tune(&mut config);
         let state = AppState::new(db, config, "http://test".into(), shutdown_rx);
         let router = app(state.clone());
         let admin = String::new();
@@ -271,7 +277,12 @@ impl TestApp {
 
     /// A fresh service whose admin replaced its one-time password with `PASSWORD` and is signed in.
     async fn new() -> TestApp {
-        let (mut app, one_time) = TestApp::bare().await;
+        TestApp::new_with(|_| {}).await
+    }
+
+    /// `new`, with the test configuration adjusted by `tune`.
+    async fn new_with(tune: impl FnOnce(&mut Config)) -> TestApp {
+        let (mut app, one_time) = TestApp::bare_with(tune).await;
         let token = app.login("admin", &one_time).await;
         let change = json!({ "current": one_time, "new": PASSWORD });
         let (status, body) = app.call("POST", MY_PASSWORD, &token, Some(change)).await;
@@ -1998,6 +2009,48 @@ async fn wrong_codes_are_rate_limited_per_session_across_addresses() {
     assert_eq!(reply.status, CREATED, "{}", reply.body);
     let reply = app.join_from([10, 0, 0, 1], body(&codes[2])).await;
     expect_error(&reply.pair(), TOO_MANY, "too_many_attempts");
+}
+
+/// A join as a reverse proxy at 10.0.0.9 forwards it, naming the client in X-Forwarded-For.
+async fn via_proxy(app: &TestApp, client: &'static str, body: Value) -> Reply {
+    let mut req = from_address(request("POST", JOIN, NOBODY, Some(body)), [10, 0, 0, 9]);
+    req.headers_mut()
+        .insert("x-forwarded-for", client.parse().expect("header"));
+    app.send(req).await
+}
+
+#[tokio::test]
+async fn behind_a_proxy_forwarded_addresses_are_limited_separately_only_when_trusted() {
+    for trust in [true, false] {
+        let app = TestApp::new_with(|c| c.trust_forwarded_for = trust).await;
+        let (_, bea) = app.csr("bea", false).await;
+        let (sid, _) = app.start(&bea).await;
+        let invitation = app.invite(&bea, &sid, json!({ "role": "customer" })).await;
+        let code = text(&invitation["code"]);
+        let wrong = json!({ "code": wrong_code(&code), "name": "Mallory" });
+        // A guesser (the proxy appends the address it saw last) uses up its ten failures.
+        for _ in 0..10 {
+            let reply = via_proxy(&app, "198.51.100.1, 203.0.113.5", wrong.clone()).await;
+            assert_eq!(reply.status, NOT_FOUND, "{}", reply.body);
+        }
+        // Another customer behind the same proxy, with the right code:
+        let reply = via_proxy(
+            &app,
+            "198.51.100.7",
+            json!({ "code": code, "name": "Carol" }),
+        )
+        .await;
+        if trust {
+            assert_eq!(
+                reply.status, CREATED,
+                "trusted: only the guesser is limited: {}",
+                reply.body
+            );
+        } else {
+            // Untrusted, the header is ignored (it could be forged): everyone is the proxy.
+            expect_error(&reply.pair(), TOO_MANY, "too_many_attempts");
+        }
+    }
 }
 
 // ---- ICE servers ----

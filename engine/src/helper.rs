@@ -31,6 +31,10 @@ pub struct Args {
     /// revoke it at any time with /revoke.
     #[arg(long = "consent-in-advance", value_name = "CAPABILITY")]
     pub consent_in_advance: Vec<String>,
+    /// The folder for file transfer: files you accept are saved here, and the support
+    /// representative may ask (you approve each) for files from here. Without it, no transfer.
+    #[arg(long)]
+    pub folder: Option<std::path::PathBuf>,
     /// Local address for peer connections.
     #[arg(long, default_value = "0.0.0.0:0")]
     pub bind: String,
@@ -141,6 +145,7 @@ pub async fn run(args: Args) -> Result<(), EngineError> {
         &seat,
         EngineConfig {
             bind: vec![args.bind.clone()],
+            files_dir: args.folder.clone(),
         },
     )
     .await?;
@@ -153,6 +158,8 @@ pub async fn run(args: Args) -> Result<(), EngineError> {
     screen.roster(engine.welcome().roster.clone());
 
     let mut asking: Vec<Capability> = Vec::new();
+    // File transfers waiting for a y/n: (from, id).
+    let mut transfers: Vec<(ParticipantId, u64)> = Vec::new();
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
     loop {
@@ -171,6 +178,14 @@ pub async fn run(args: Args) -> Result<(), EngineError> {
                             screen.say(&format!("{} asks to {}. Allow? [y/n]", screen.name(by), describe(capability)));
                         }
                     }
+                    EngineEvent::TransferRequest { id, from, name, size, incoming } => {
+                        transfers.push((from, id));
+                        let what = if incoming { "send you the file" } else { "copy from your folder the file" };
+                        screen.say(&format!("{} wants to {what} {name:?} ({size} bytes). Allow? [y/n]", screen.name(from)));
+                    }
+                    EngineEvent::TransferFinished { name, ok, .. } => {
+                        screen.say(&if ok { format!("File transfer of {name:?} done.") } else { format!("File transfer of {name:?} failed.") });
+                    }
                     EngineEvent::Session(Event::ActivityStarted { activity, actor, .. }) => {
                         screen.say(&format!("{} started {activity}.", screen.name(actor)));
                     }
@@ -187,7 +202,18 @@ pub async fn run(args: Args) -> Result<(), EngineError> {
                 if line.is_empty() {
                     continue;
                 }
-                if let Some(capability) = asking.first().copied() {
+                if let Some((from, id)) = transfers.first().copied() {
+                    let allow = matches!(line.to_ascii_lowercase().as_str(), "y" | "yes");
+                    if allow || matches!(line.to_ascii_lowercase().as_str(), "n" | "no") {
+                        transfers.remove(0);
+                        if let Err(e) = engine.approve_transfer(from, id, allow).await {
+                            screen.say(&format!("Could not answer: {e}"));
+                        }
+                        screen.say(if allow { "Allowed." } else { "Refused." });
+                    } else {
+                        screen.say("Please answer y or n.");
+                    }
+                } else if let Some(capability) = asking.first().copied() {
                     match line.to_ascii_lowercase().as_str() {
                         "y" | "yes" => {
                             asking.remove(0);

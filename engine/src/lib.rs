@@ -20,4 +20,4 @@ pub mod signaling;
 mod system_info;
 
 pub use error::EngineError;
-pub use session::{ChatLine, Engine, EngineConfig, EngineEvent};
+pub use session::{ChatLine, Engine, EngineConfig, EngineEvent, TransferDone};

@@ -5,7 +5,7 @@ use crate::error::EngineError;
 use bytes::BytesMut;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use tether_protocol::{CONTROL_CHANNEL, SignalData};
+use tether_protocol::{CONTROL_CHANNEL, SignalData, file_channel, file_channel_id};
 use tokio::sync::{Mutex, mpsc};
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::{
@@ -31,9 +31,17 @@ pub enum PeerEvent {
     Open,
     /// A message arrived on the control channel.
     Message(Vec<u8>),
+    /// Bytes of transfer `id` arrived on its `file-ID` channel.
+    FileData { id: u64, bytes: Vec<u8> },
     /// The connection failed or closed.
     Closed,
 }
+
+/// Chunks of a file on its data channel (well under the SCTP message limit).
+const FILE_CHUNK: usize = 16 * 1024;
+/// Back-pressure marks of a file channel's buffered amount.
+const BUFFER_HIGH: u32 = 1024 * 1024;
+const BUFFER_LOW: u32 = 256 * 1024;
 
 fn webrtc_err(e: impl std::fmt::Display) -> EngineError {
     EngineError::Peer(e.to_string())
@@ -70,10 +78,13 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
-        if channel.label().await.is_ok_and(|l| l == CONTROL_CHANNEL) {
+        let label = channel.label().await.unwrap_or_default();
+        // Must not await the channel here: returning unblocks the connection's driver.
+        if label == CONTROL_CHANNEL {
             *self.channel.lock().await = Some(channel.clone());
-            // Must not await the channel here: returning unblocks the connection's driver.
             tokio::spawn(pump(channel, self.events.clone()));
+        } else if let Some(id) = file_channel_id(&label) {
+            tokio::spawn(pump_file(channel, id, self.events.clone()));
         }
     }
 }
@@ -90,6 +101,26 @@ async fn pump(channel: Arc<dyn DataChannel>, events: mpsc::Sender<PeerEvent>) {
         let closed = out == PeerEvent::Closed;
         if events.send(out).await.is_err() || closed {
             return;
+        }
+    }
+}
+
+/// Forward a file channel's bytes until it closes.
+async fn pump_file(channel: Arc<dyn DataChannel>, id: u64, events: mpsc::Sender<PeerEvent>) {
+    while let Some(event) = channel.poll().await {
+        match event {
+            DataChannelEvent::OnMessage(msg) => {
+                let bytes = msg.data.to_vec();
+                if events
+                    .send(PeerEvent::FileData { id, bytes })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            DataChannelEvent::OnClose => return,
+            _ => {}
         }
     }
 }
@@ -267,6 +298,60 @@ impl Peer {
             .send(BytesMut::from(bytes))
             .await
             .map_err(webrtc_err)
+    }
+
+    /// Send a file's bytes on a new `file-ID` channel with back-pressure on the buffered amount,
+    /// so memory stays bounded whatever the size. `progress` gets the bytes sent so far.
+    pub async fn send_file(
+        &self,
+        id: u64,
+        mut file: tokio::fs::File,
+        progress: impl Fn(u64),
+    ) -> Result<u64, EngineError> {
+        use tokio::io::AsyncReadExt;
+        let init = RTCDataChannelInit {
+            ordered: true,
+            ..Default::default()
+        };
+        let dc = self
+            .pc
+            .create_data_channel(&file_channel(id), Some(init))
+            .await
+            .map_err(webrtc_err)?;
+        dc.set_buffered_amount_low_threshold(BUFFER_LOW)
+            .await
+            .map_err(webrtc_err)?;
+        dc.set_buffered_amount_high_threshold(BUFFER_HIGH)
+            .await
+            .map_err(webrtc_err)?;
+        loop {
+            match dc.poll().await {
+                Some(DataChannelEvent::OnOpen) => break,
+                Some(DataChannelEvent::OnClose) | None => return Err(EngineError::Closed),
+                _ => {}
+            }
+        }
+        let mut sent = 0u64;
+        let mut buf = vec![0u8; FILE_CHUNK];
+        loop {
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            // The channel refuses a send when its queue is full: wait for it to drain (or a
+            // short while, in case the low-water event came before we listened), then resend.
+            while dc.send(BytesMut::from(&buf[..n])).await.is_err() {
+                match tokio::time::timeout(std::time::Duration::from_millis(20), dc.poll()).await {
+                    Ok(Some(DataChannelEvent::OnClose)) | Ok(None) => {
+                        return Err(EngineError::Closed);
+                    }
+                    _ => {}
+                }
+            }
+            sent += n as u64;
+            progress(sent);
+        }
+        Ok(sent)
     }
 
     /// Close the channel and the connection, releasing sockets and tasks.

@@ -17,6 +17,10 @@ use tether_protocol::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+#[path = "transfer.rs"]
+mod transfer;
+pub use transfer::TransferDone;
+
 const EVENT_QUEUE: usize = 256;
 /// A `record_chat` batch stays well under the signaling message limit (64 KiB; chat text can
 /// grow by up to 6x when escaped as JSON).
@@ -29,12 +33,16 @@ const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 pub struct EngineConfig {
     /// Local UDP addresses to bind (`0.0.0.0:0` by default; tests use `127.0.0.1:0`).
     pub bind: Vec<String>,
+    /// The folder this participant chose for file transfer: received files are written only
+    /// here, and a customer's files are fetched only from here. None: no file transfer.
+    pub files_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             bind: vec!["0.0.0.0:0".into()],
+            files_dir: None,
         }
     }
 }
@@ -71,6 +79,25 @@ pub enum EngineEvent {
         reason: EndReason,
         notes: String,
     },
+    /// A CSR wants to send a file to this customer (`incoming`) or fetch one from its folder;
+    /// answer with `Engine::approve_transfer`.
+    TransferRequest {
+        id: u64,
+        from: ParticipantId,
+        name: String,
+        size: u64,
+        incoming: bool,
+    },
+    TransferProgress {
+        id: u64,
+        bytes: u64,
+        total: u64,
+    },
+    TransferFinished {
+        id: u64,
+        name: String,
+        ok: bool,
+    },
     Closed {
         reason: String,
     },
@@ -104,6 +131,22 @@ enum Cmd {
     },
     End {
         notes: String,
+        reply: oneshot::Sender<Result<(), EngineError>>,
+    },
+    SendFile {
+        to: ParticipantId,
+        path: std::path::PathBuf,
+        reply: transfer::Reply,
+    },
+    FetchFile {
+        from: ParticipantId,
+        name: String,
+        reply: transfer::Reply,
+    },
+    ApproveTransfer {
+        from: ParticipantId,
+        id: u64,
+        allow: bool,
         reply: oneshot::Sender<Result<(), EngineError>>,
     },
 }
@@ -167,6 +210,7 @@ impl Engine {
             asked: HashSet::new(),
             pending: HashMap::new(),
             next_request: 1,
+            transfers: transfer::Transfers::default(),
         };
         let first = welcome.roster.clone();
         tokio::spawn(mesh.run(first, signals, commands, peer_events));
@@ -223,6 +267,63 @@ impl Engine {
             .await
             .map_err(|_| EngineError::Closed)?;
         rx.await.map_err(|_| EngineError::Closed)
+    }
+
+    /// Send a local file to a customer, who approves it (advanced file transfer: start the
+    /// `file_transfer_advanced` activity first). Resolves when the customer has checked it.
+    pub async fn send_file(
+        &self,
+        to: ParticipantId,
+        path: impl Into<std::path::PathBuf>,
+    ) -> Result<TransferDone, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::SendFile {
+                to,
+                path: path.into(),
+                reply,
+            })
+            .await
+            .map_err(|_| EngineError::Closed)?;
+        rx.await.map_err(|_| EngineError::Closed)?
+    }
+
+    /// Fetch a file from a customer's chosen folder into ours, after the customer approves.
+    pub async fn fetch_file(
+        &self,
+        from: ParticipantId,
+        name: &str,
+    ) -> Result<TransferDone, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::FetchFile {
+                from,
+                name: name.to_owned(),
+                reply,
+            })
+            .await
+            .map_err(|_| EngineError::Closed)?;
+        rx.await.map_err(|_| EngineError::Closed)?
+    }
+
+    /// The local user answers a `TransferRequest`.
+    pub async fn approve_transfer(
+        &self,
+        from: ParticipantId,
+        id: u64,
+        allow: bool,
+    ) -> Result<(), EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::ApproveTransfer {
+                from,
+                id,
+                allow,
+                reply,
+            })
+            .await
+            .map_err(|_| EngineError::Closed)?;
+        rx.await.map_err(|_| EngineError::Closed)?
     }
 
     /// End the session with notes (the controller only): first attach this participant's chat
@@ -331,6 +432,7 @@ struct Mesh {
         ),
     >,
     next_request: u64,
+    transfers: transfer::Transfers,
 }
 
 impl Mesh {
@@ -356,6 +458,11 @@ impl Mesh {
             }
         }
         self.close_all().await;
+    }
+
+    /// Events the user must answer are never dropped: wait for room in the queue.
+    async fn emit_waiting(&self, event: EngineEvent) {
+        let _ = self.events.send(event).await;
     }
 
     fn emit(&self, event: EngineEvent) {
@@ -532,13 +639,22 @@ impl Mesh {
                 Ok(PeerMessage::SystemInfoRequest { id }) => self.answer_system_info(from, id),
                 Ok(PeerMessage::SystemInfo { id, info }) => self.settle(from, id, Ok(info)),
                 Ok(PeerMessage::Refused { id, reason }) => {
-                    self.settle(from, id, Err(EngineError::Refused(reason)))
+                    if !self.transfer_refused(from, id, &reason) {
+                        self.settle(from, id, Err(EngineError::Refused(reason)))
+                    }
                 }
+                Ok(
+                    msg @ (PeerMessage::FileOffer { .. }
+                    | PeerMessage::FileFetch { .. }
+                    | PeerMessage::FileAccept { .. }
+                    | PeerMessage::FileResult { .. }),
+                ) => self.on_file_message(from, msg).await,
                 Err(e) => self.emit(EngineEvent::PeerError {
                     peer: from,
                     message: e.to_string(),
                 }),
             },
+            PeerEvent::FileData { id, bytes } => self.on_file_data(from, id, bytes).await,
             PeerEvent::Closed => {
                 if self.peers.contains_key(&from) {
                     self.drop_peer(from).await;
@@ -577,6 +693,16 @@ impl Mesh {
             Cmd::SystemInfo { from, reply } => self.request_system_info(from, reply).await,
             Cmd::End { notes, reply } => {
                 let _ = reply.send(self.end(notes).await);
+            }
+            Cmd::SendFile { to, path, reply } => self.send_file(to, path, reply).await,
+            Cmd::FetchFile { from, name, reply } => self.fetch_file(from, name, reply).await,
+            Cmd::ApproveTransfer {
+                from,
+                id,
+                allow,
+                reply,
+            } => {
+                let _ = reply.send(self.approve_transfer(from, id, allow).await);
             }
             Cmd::Raw { to, bytes, reply } => {
                 let result = match self.peers.get(&to) {

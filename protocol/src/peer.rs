@@ -35,6 +35,46 @@ pub enum PeerMessage {
     SystemInfo { id: u64, info: SystemInfo },
     /// The endpoint refused request `id` (no consent, not a CSR...), in words.
     Refused { id: u64, reason: String },
+    /// The sender proposes a file; the bytes follow on the data channel `file-ID` once the
+    /// receiver answers `file_accept` (a CSR sending, or a customer answering a fetch).
+    FileOffer {
+        id: u64,
+        name: String,
+        size: u64,
+        sha256: String,
+    },
+    /// A CSR asks to fetch `name` from the customer's chosen folder; the customer approves, then
+    /// offers it with the same id.
+    FileFetch { id: u64, name: String },
+    /// The receiver is ready for transfer `id`.
+    FileAccept { id: u64 },
+    /// The receiver got every byte of transfer `id`; `ok` when the SHA-256 matched.
+    FileResult { id: u64, ok: bool },
+}
+
+/// The label of the data channel that carries transfer `id`'s bytes.
+pub fn file_channel(id: u64) -> String {
+    format!("file-{id}")
+}
+
+/// The transfer id of a `file-ID` data channel label.
+pub fn file_channel_id(label: &str) -> Option<u64> {
+    label.strip_prefix("file-")?.parse().ok()
+}
+
+/// A file name that stays inside the chosen folder: one path component, not `.` or `..`, no
+/// separators or control characters, at most 255 bytes.
+pub fn check_file_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 255 {
+        return Err("expected 1 to 255 bytes".into());
+    }
+    if name == "." || name == ".." {
+        return Err("must not be . or ..".into());
+    }
+    if name.contains(['/', '\\']) || name.chars().any(char::is_control) {
+        return Err("must be a single name, without path separators or control characters".into());
+    }
+    Ok(())
 }
 
 /// What a customer's machine tells about itself after consent.
@@ -135,7 +175,23 @@ impl PeerMessage {
                 check_text("reason", reason, 1000, false)
                     .map_err(|e| PeerDecodeError::Malformed(e.to_string()))?;
             }
-            PeerMessage::SystemInfoRequest { .. } | PeerMessage::SystemInfo { .. } => {}
+            PeerMessage::FileOffer { name, sha256, .. } => {
+                check_file_name(name)
+                    .map_err(|e| PeerDecodeError::Malformed(format!("name: {e}")))?;
+                if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(PeerDecodeError::Malformed(
+                        "sha256: expected 64 hex digits".into(),
+                    ));
+                }
+            }
+            PeerMessage::FileFetch { name, .. } => {
+                check_file_name(name)
+                    .map_err(|e| PeerDecodeError::Malformed(format!("name: {e}")))?;
+            }
+            PeerMessage::SystemInfoRequest { .. }
+            | PeerMessage::SystemInfo { .. }
+            | PeerMessage::FileAccept { .. }
+            | PeerMessage::FileResult { .. } => {}
         }
         Ok(msg)
     }
@@ -218,5 +274,45 @@ mod tests {
             );
         }
         assert!(offers_to(P(1), P(2)) && !offers_to(P(2), P(1)));
+    }
+
+    #[test]
+    fn file_names_stay_in_the_folder() {
+        for ok in [
+            "report.pdf",
+            "a",
+            ".bashrc",
+            "name with spaces.txt",
+            "..hidden",
+        ] {
+            assert_eq!(check_file_name(ok), Ok(()), "{ok}");
+        }
+        let long = "x".repeat(256);
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../etc/passwd",
+            "/etc/passwd",
+            "a/b",
+            "a\\b",
+            "nul\0",
+            "tab\tname",
+            long.as_str(),
+        ] {
+            assert!(check_file_name(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(file_channel_id(&file_channel(42)), Some(42));
+        assert_eq!(file_channel_id("tether"), None);
+        let offer = |name: &str, sha: &str| PeerMessage::FileOffer {
+            id: 1,
+            name: name.into(),
+            size: 0,
+            sha256: sha.into(),
+        };
+        let hash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert!(PeerMessage::decode(offer("a.txt", hash).to_json().as_bytes(), P(2)).is_ok());
+        assert!(PeerMessage::decode(offer("../a.txt", hash).to_json().as_bytes(), P(2)).is_err());
+        assert!(PeerMessage::decode(offer("a.txt", "xyz").to_json().as_bytes(), P(2)).is_err());
     }
 }

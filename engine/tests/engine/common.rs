@@ -55,6 +55,7 @@ pub async fn mesh_open(events: &mut Receiver<EngineEvent>, others: &[Participant
 pub fn loopback() -> EngineConfig {
     EngineConfig {
         bind: vec!["127.0.0.1:0".into()],
+        files_dir: None,
     }
 }
 

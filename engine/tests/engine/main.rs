@@ -4,6 +4,7 @@
 
 mod common;
 mod consent;
+mod files;
 mod helper;
 mod mesh;
 mod signaling;

@@ -1,0 +1,606 @@
+//! File transfer between a CSR and a customer over the mesh: the customer approves each
+//! transfer, bytes go on a `file-ID` data channel with back-pressure, the receiver writes only
+//! inside its chosen folder and checks the SHA-256, and the CSR's engine reports the metadata
+//! to the session record.
+
+use super::{EngineEvent, Mesh};
+use crate::error::EngineError;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use tether_protocol::{
+    Activity, Capability, Command, ParticipantId, PeerMessage, TransferDirection, TransferOutcome,
+    TransferReport, check_file_name,
+};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::oneshot;
+
+/// Progress is reported at most once per this many bytes (and at the end), so a large file
+/// can't flood the program's event queue.
+const PROGRESS_STEP: u64 = 1 << 20;
+
+fn report_progress(before: u64, now: u64, total: u64) -> bool {
+    now == total || before / PROGRESS_STEP != now / PROGRESS_STEP
+}
+
+/// A finished transfer, as its initiator learns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferDone {
+    pub id: u64,
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+pub(super) type Reply = oneshot::Sender<Result<TransferDone, EngineError>>;
+type Key = (ParticipantId, u64);
+
+/// A transfer waiting for the local user's approval.
+pub(super) enum Waiting {
+    /// A CSR offers a file to this customer.
+    Receive {
+        name: String,
+        size: u64,
+        sha256: String,
+    },
+    /// A CSR asks for a file from this customer's folder.
+    Send { name: String, path: PathBuf },
+}
+
+pub(super) struct Incoming {
+    name: String,
+    size: u64,
+    sha256: String,
+    file: tokio::fs::File,
+    part: PathBuf,
+    dest: PathBuf,
+    hasher: Sha256,
+    received: u64,
+    reply: Option<Reply>,
+}
+
+pub(super) struct Outgoing {
+    path: PathBuf,
+    name: String,
+    size: u64,
+    sha256: String,
+    reply: Option<Reply>,
+}
+
+#[derive(Default)]
+pub(super) struct Transfers {
+    pub(super) waiting: std::collections::HashMap<Key, Waiting>,
+    pub(super) incoming: std::collections::HashMap<Key, Incoming>,
+    pub(super) outgoing: std::collections::HashMap<Key, Outgoing>,
+    /// Fetches we asked for: the peer's offer with this id is accepted without a prompt.
+    pub(super) fetching: std::collections::HashMap<Key, Option<Reply>>,
+}
+
+/// SHA-256 and size of a file, read in a blocking thread.
+async fn digest(path: PathBuf) -> Result<(u64, String), EngineError> {
+    tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(&path)?;
+        let mut hasher = Sha256::new();
+        let size = std::io::copy(&mut file, &mut hasher)?;
+        Ok::<_, std::io::Error>((size, hex(&hasher.finalize())))
+    })
+    .await
+    .map_err(|e| EngineError::Io(e.to_string()))?
+    .map_err(EngineError::from)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The path of `name` inside `dir`, refusing anything that would leave it.
+fn inside(dir: &Path, name: &str) -> Result<PathBuf, String> {
+    check_file_name(name)?;
+    Ok(dir.join(name))
+}
+
+/// A regular file (not a symlink, not a folder) inside `dir`.
+fn readable_inside(dir: &Path, name: &str) -> Result<PathBuf, String> {
+    let path = inside(dir, name)?;
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.file_type().is_file() => Ok(path),
+        Ok(_) => Err(format!("{name} is not a regular file in the shared folder")),
+        Err(_) => Err(format!("there is no {name} in the shared folder")),
+    }
+}
+
+/// Create the partial file for `name` in `dir`: never over an existing file, never through a
+/// symlink (`create_new` fails on any existing entry, dangling links included).
+async fn create_part(
+    dir: &Path,
+    name: &str,
+) -> Result<(tokio::fs::File, PathBuf, PathBuf), String> {
+    let dest = inside(dir, name)?;
+    if std::fs::symlink_metadata(&dest).is_ok() {
+        return Err(format!("{name} already exists in the folder"));
+    }
+    let part = dir.join(format!(".{name}.part"));
+    let file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&part)
+        .await
+        .map_err(|e| format!("can't create {name}: {e}"))?;
+    Ok((file, part, dest))
+}
+
+impl Mesh {
+    fn files_dir(&self) -> Result<&Path, String> {
+        self.config
+            .files_dir
+            .as_deref()
+            .ok_or_else(|| "this participant has not chosen a folder for files".to_owned())
+    }
+
+    /// Rule 10/11 as the service decided them: the CSR's advanced file transfer is running.
+    fn transfer_allowed_from(&self, csr: ParticipantId) -> Result<(), String> {
+        if !self.is_csr(csr) {
+            return Err("only a support representative can transfer files with you".into());
+        }
+        let running = self.roster.activities.iter().any(|a| {
+            a.actor == csr
+                && a.activity == Activity::FileTransferAdvanced
+                && a.target == Some(self.me)
+        });
+        if !running {
+            return Err("file transfer is not active for this support representative".into());
+        }
+        if !self.consents.contains(&Capability::FileTransfer) {
+            return Err("the customer has not allowed file transfer".into());
+        }
+        Ok(())
+    }
+
+    async fn send_peer(&self, to: ParticipantId, msg: &PeerMessage) -> Result<(), EngineError> {
+        let slot = self.peers.get(&to).filter(|s| s.open).ok_or_else(|| {
+            EngineError::Invalid(format!("participant {} is not connected", to.0))
+        })?;
+        slot.peer.send_text(&msg.to_json()).await
+    }
+
+    async fn refuse(&self, to: ParticipantId, id: u64, reason: String) {
+        let _ = self
+            .send_peer(to, &PeerMessage::Refused { id, reason })
+            .await;
+    }
+
+    /// CSR: offer a local file to a customer.
+    pub(super) async fn send_file(&mut self, to: ParticipantId, path: PathBuf, reply: Reply) {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Err(e) = check_file_name(&name) {
+            let _ = reply.send(Err(EngineError::Invalid(format!("file name: {e}"))));
+            return;
+        }
+        let (size, sha256) = match digest(path.clone()).await {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let id = self.next_request;
+        self.next_request += 1;
+        let offer = PeerMessage::FileOffer {
+            id,
+            name: name.clone(),
+            size,
+            sha256: sha256.clone(),
+        };
+        match self.send_peer(to, &offer).await {
+            Ok(()) => {
+                self.transfers.outgoing.insert(
+                    (to, id),
+                    Outgoing {
+                        path,
+                        name,
+                        size,
+                        sha256,
+                        reply: Some(reply),
+                    },
+                );
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+
+    /// CSR: ask a customer for a file from its folder.
+    pub(super) async fn fetch_file(&mut self, from: ParticipantId, name: String, reply: Reply) {
+        if let Err(e) = check_file_name(&name) {
+            let _ = reply.send(Err(EngineError::Invalid(format!("file name: {e}"))));
+            return;
+        }
+        if let Err(e) = self.files_dir() {
+            let _ = reply.send(Err(EngineError::Invalid(e)));
+            return;
+        }
+        let id = self.next_request;
+        self.next_request += 1;
+        match self
+            .send_peer(from, &PeerMessage::FileFetch { id, name })
+            .await
+        {
+            Ok(()) => {
+                self.transfers.fetching.insert((from, id), Some(reply));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+
+    /// A peer's file message.
+    pub(super) async fn on_file_message(&mut self, from: ParticipantId, msg: PeerMessage) {
+        match msg {
+            PeerMessage::FileOffer {
+                id,
+                name,
+                size,
+                sha256,
+            } => {
+                if let Some(reply) = self.transfers.fetching.remove(&(from, id)) {
+                    // The file we asked for: accept without a prompt.
+                    self.receive(from, id, name, size, sha256, reply).await;
+                    return;
+                }
+                let checked = self.transfer_allowed_from(from).and_then(|()| {
+                    let dir = self.files_dir()?;
+                    let dest = inside(dir, &name)?;
+                    if std::fs::symlink_metadata(dest).is_ok() {
+                        return Err(format!("{name} already exists in the folder"));
+                    }
+                    Ok(())
+                });
+                match checked {
+                    Ok(()) => {
+                        self.transfers.waiting.insert(
+                            (from, id),
+                            Waiting::Receive {
+                                name: name.clone(),
+                                size,
+                                sha256,
+                            },
+                        );
+                        self.emit_waiting(EngineEvent::TransferRequest {
+                            id,
+                            from,
+                            name,
+                            size,
+                            incoming: true,
+                        })
+                        .await;
+                    }
+                    Err(reason) => self.refuse(from, id, reason).await,
+                }
+            }
+            PeerMessage::FileFetch { id, name } => {
+                let checked = self
+                    .transfer_allowed_from(from)
+                    .and_then(|()| readable_inside(self.files_dir()?, &name));
+                match checked {
+                    Ok(path) => {
+                        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                        self.transfers.waiting.insert(
+                            (from, id),
+                            Waiting::Send {
+                                name: name.clone(),
+                                path,
+                            },
+                        );
+                        self.emit_waiting(EngineEvent::TransferRequest {
+                            id,
+                            from,
+                            name,
+                            size,
+                            incoming: false,
+                        })
+                        .await;
+                    }
+                    Err(reason) => self.refuse(from, id, reason).await,
+                }
+            }
+            PeerMessage::FileAccept { id } => {
+                let Some(out) = self.transfers.outgoing.get(&(from, id)) else {
+                    self.emit(EngineEvent::PeerError {
+                        peer: from,
+                        message: format!("an accept for unknown transfer {id}"),
+                    });
+                    return;
+                };
+                let Some(slot) = self.peers.get(&from) else {
+                    return;
+                };
+                let (peer, path, total) = (slot.peer.clone(), out.path.clone(), out.size);
+                let events = self.events.clone();
+                tokio::spawn(async move {
+                    let last = std::sync::atomic::AtomicU64::new(0);
+                    let progress = |bytes: u64| {
+                        let before = last.swap(bytes, std::sync::atomic::Ordering::Relaxed);
+                        if report_progress(before, bytes, total) {
+                            let _ =
+                                events.try_send(EngineEvent::TransferProgress { id, bytes, total });
+                        }
+                    };
+                    let result = match tokio::fs::File::open(&path).await {
+                        Ok(file) => peer.send_file(id, file, progress).await.map(|_| ()),
+                        Err(e) => Err(EngineError::from(e)),
+                    };
+                    if let Err(e) = result {
+                        let _ = events.try_send(EngineEvent::PeerError {
+                            peer: from,
+                            message: format!("sending file {id}: {e}"),
+                        });
+                    }
+                });
+            }
+            PeerMessage::FileResult { id, ok } => {
+                let Some(mut out) = self.transfers.outgoing.remove(&(from, id)) else {
+                    return;
+                };
+                let done = TransferDone {
+                    id,
+                    name: out.name.clone(),
+                    size: out.size,
+                    sha256: out.sha256.clone(),
+                };
+                self.finished(from, &done, ok, TransferDirection::ToCustomer)
+                    .await;
+                if let Some(reply) = out.reply.take() {
+                    let _ = reply.send(if ok {
+                        Ok(done)
+                    } else {
+                        Err(EngineError::Invalid(
+                            "the receiver's checksum did not match".into(),
+                        ))
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The local user answers a transfer request.
+    pub(super) async fn approve_transfer(
+        &mut self,
+        from: ParticipantId,
+        id: u64,
+        allow: bool,
+    ) -> Result<(), EngineError> {
+        let waiting = self.transfers.waiting.remove(&(from, id)).ok_or_else(|| {
+            EngineError::Invalid(format!(
+                "no transfer {id} from participant {} waits for an answer",
+                from.0
+            ))
+        })?;
+        if !allow {
+            self.refuse(from, id, "the customer declined the transfer".into())
+                .await;
+            return Ok(());
+        }
+        match waiting {
+            Waiting::Receive { name, size, sha256 } => {
+                self.receive(from, id, name, size, sha256, None).await;
+            }
+            Waiting::Send { name, path } => {
+                let (size, sha256) = digest(path.clone()).await?;
+                self.transfers.outgoing.insert(
+                    (from, id),
+                    Outgoing {
+                        path,
+                        name: name.clone(),
+                        size,
+                        sha256: sha256.clone(),
+                        reply: None,
+                    },
+                );
+                self.send_peer(
+                    from,
+                    &PeerMessage::FileOffer {
+                        id,
+                        name,
+                        size,
+                        sha256,
+                    },
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Open the partial file and tell the sender to go.
+    async fn receive(
+        &mut self,
+        from: ParticipantId,
+        id: u64,
+        name: String,
+        size: u64,
+        sha256: String,
+        reply: Option<Reply>,
+    ) {
+        let dir = match self.files_dir() {
+            Ok(d) => d.to_owned(),
+            Err(e) => return self.fail_receive(from, id, e, reply).await,
+        };
+        let (file, part, dest) = match create_part(&dir, &name).await {
+            Ok(x) => x,
+            Err(e) => return self.fail_receive(from, id, e, reply).await,
+        };
+        let incoming = Incoming {
+            name,
+            size,
+            sha256,
+            file,
+            part,
+            dest,
+            hasher: Sha256::new(),
+            received: 0,
+            reply,
+        };
+        self.transfers.incoming.insert((from, id), incoming);
+        if self
+            .send_peer(from, &PeerMessage::FileAccept { id })
+            .await
+            .is_ok()
+            && size == 0
+        {
+            self.complete(from, id).await;
+        }
+    }
+
+    async fn fail_receive(
+        &mut self,
+        from: ParticipantId,
+        id: u64,
+        reason: String,
+        reply: Option<Reply>,
+    ) {
+        self.refuse(from, id, reason.clone()).await;
+        if let Some(reply) = reply {
+            let _ = reply.send(Err(EngineError::Invalid(reason)));
+        }
+    }
+
+    /// Bytes of an incoming transfer.
+    pub(super) async fn on_file_data(&mut self, from: ParticipantId, id: u64, bytes: Vec<u8>) {
+        let Some(inc) = self.transfers.incoming.get_mut(&(from, id)) else {
+            self.emit(EngineEvent::PeerError {
+                peer: from,
+                message: format!("data for unknown transfer {id}"),
+            });
+            return;
+        };
+        let before = inc.received;
+        inc.received += bytes.len() as u64;
+        if inc.received > inc.size {
+            let inc = self.transfers.incoming.remove(&(from, id));
+            if let Some(inc) = inc {
+                let _ = tokio::fs::remove_file(&inc.part).await;
+            }
+            self.emit(EngineEvent::PeerError {
+                peer: from,
+                message: format!("transfer {id} sent more than it announced"),
+            });
+            return;
+        }
+        inc.hasher.update(&bytes);
+        let write = inc.file.write_all(&bytes).await;
+        let (received, size) = (inc.received, inc.size);
+        if let Err(e) = write {
+            self.emit(EngineEvent::PeerError {
+                peer: from,
+                message: format!("writing transfer {id}: {e}"),
+            });
+            return;
+        }
+        if report_progress(before, received, size) {
+            self.emit(EngineEvent::TransferProgress {
+                id,
+                bytes: received,
+                total: size,
+            });
+        }
+        if received == size {
+            self.complete(from, id).await;
+        }
+    }
+
+    /// Every byte arrived: check the hash, move the file into place, tell the sender.
+    async fn complete(&mut self, from: ParticipantId, id: u64) {
+        let Some(mut inc) = self.transfers.incoming.remove(&(from, id)) else {
+            return;
+        };
+        let _ = inc.file.flush().await;
+        let got = hex(&inc.hasher.finalize_reset());
+        let mut ok = got == inc.sha256;
+        if ok
+            && (std::fs::symlink_metadata(&inc.dest).is_ok()
+                || tokio::fs::rename(&inc.part, &inc.dest).await.is_err())
+        {
+            ok = false;
+        }
+        if !ok {
+            let _ = tokio::fs::remove_file(&inc.part).await;
+        }
+        let _ = self
+            .send_peer(from, &PeerMessage::FileResult { id, ok })
+            .await;
+        let done = TransferDone {
+            id,
+            name: inc.name.clone(),
+            size: inc.size,
+            sha256: got,
+        };
+        self.finished(from, &done, ok, TransferDirection::FromCustomer)
+            .await;
+        if let Some(reply) = inc.reply.take() {
+            let _ = reply.send(if ok {
+                Ok(done)
+            } else {
+                Err(EngineError::Invalid(
+                    "the file's checksum did not match".into(),
+                ))
+            });
+        }
+    }
+
+    /// Tell the program; a CSR's engine also reports the metadata to the session record.
+    async fn finished(
+        &mut self,
+        peer: ParticipantId,
+        done: &TransferDone,
+        ok: bool,
+        csr_direction: TransferDirection,
+    ) {
+        self.emit(EngineEvent::TransferFinished {
+            id: done.id,
+            name: done.name.clone(),
+            ok,
+        });
+        if self.is_csr(self.me) {
+            let transfer = TransferReport {
+                name: done.name.clone(),
+                size: done.size,
+                sha256: if ok {
+                    done.sha256.clone()
+                } else {
+                    String::new()
+                },
+                direction: csr_direction,
+                outcome: if ok {
+                    TransferOutcome::Completed
+                } else {
+                    TransferOutcome::Failed
+                },
+                customer: peer,
+            };
+            let _ = self
+                .signaling
+                .command(Command::ReportTransfer { transfer })
+                .await;
+        }
+    }
+
+    /// A refusal of one of our transfers.
+    pub(super) fn transfer_refused(&mut self, from: ParticipantId, id: u64, reason: &str) -> bool {
+        let reply = if let Some(mut out) = self.transfers.outgoing.remove(&(from, id)) {
+            out.reply.take()
+        } else if let Some(reply) = self.transfers.fetching.remove(&(from, id)) {
+            reply
+        } else {
+            return false;
+        };
+        if let Some(reply) = reply {
+            let _ = reply.send(Err(EngineError::Refused(reason.to_owned())));
+        }
+        true
+    }
+}

@@ -1,0 +1,235 @@
+//! Advanced file transfer between a CSR and a customer over real peers: the customer approves
+//! each transfer; 0 B, 1 B and 16 MiB arrive intact both ways; nothing is written on denial or
+//! outside the chosen folder; the service must show the transfer activity running; and the
+//! record gets the metadata.
+
+use crate::common::{customer, mesh_open, service, until};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use tether_engine::{Engine, EngineConfig, EngineError, EngineEvent, TransferDone};
+use tether_protocol::{Activity, Capability, Command, Event};
+use tokio::sync::mpsc::Receiver;
+
+fn folder(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tether-files-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("folder");
+    dir
+}
+
+fn write(path: &Path, size: usize) -> String {
+    // Bytes that are not all alike, so a reordered or repeated chunk changes the hash.
+    let bytes: Vec<u8> = (0..size)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(path, &bytes).expect("write");
+    hash(path)
+}
+
+fn hash(path: &Path) -> String {
+    let bytes = std::fs::read(path).expect("read");
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The customer answers the next transfer request.
+async fn answer(carl: &Engine, events: &mut Receiver<EngineEvent>, allow: bool) -> (u64, String) {
+    let request = until(events, "transfer request", |e| {
+        matches!(e, EngineEvent::TransferRequest { .. })
+    })
+    .await;
+    let EngineEvent::TransferRequest { id, from, name, .. } = request else {
+        unreachable!()
+    };
+    carl.approve_transfer(from, id, allow)
+        .await
+        .expect("answer");
+    (id, name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn advanced_transfers_both_ways_with_the_customers_approval() {
+    let (service, url, admin) = service("files").await;
+    let mut settings = url
+        .request("GET", "/api/v1/admin/settings", Some(&admin), None)
+        .await
+        .expect("settings");
+    settings["file_transfer"] = "advanced".into();
+    url.request(
+        "PUT",
+        "/api/v1/admin/settings",
+        Some(&admin),
+        Some(&settings),
+    )
+    .await
+    .expect("advanced");
+    let (csr_dir, carl_dir) = (folder("csr"), folder("carl"));
+    let csr_seat = url.start_session(&admin, None, None).await.expect("start");
+    let carl_seat = customer(&url, &admin, &csr_seat.session_id, "Carl").await;
+    let config = |dir: &PathBuf| EngineConfig {
+        bind: vec!["127.0.0.1:0".into()],
+        files_dir: Some(dir.clone()),
+    };
+    let (csr, mut csr_ev) = Engine::connect(&url, &csr_seat, config(&csr_dir))
+        .await
+        .expect("csr");
+    let (carl, mut carl_ev) = Engine::connect(&url, &carl_seat, config(&carl_dir))
+        .await
+        .expect("carl");
+    let c = carl.me();
+    mesh_open(&mut csr_ev, &[c]).await;
+    mesh_open(&mut carl_ev, &[csr.me()]).await;
+
+    let one = csr_dir.join("one.bin");
+    write(&one, 1);
+    // Before the service shows an advanced transfer running, Carl's engine refuses.
+    let refused = csr.send_file(c, &one).await.expect_err("not active");
+    assert!(
+        matches!(&refused, EngineError::Refused(r) if r.contains("not active")),
+        "{refused}"
+    );
+    // Rule 12: Carl allows file transfer in general; each transfer is still approved.
+    csr.command(Command::RequestConsent {
+        customer: c,
+        capability: Capability::FileTransfer,
+    })
+    .await
+    .expect("ask");
+    until(&mut carl_ev, "consent request", |e| {
+        matches!(e, EngineEvent::Session(Event::ConsentRequested { .. }))
+    })
+    .await;
+    carl.answer_consent(Capability::FileTransfer, true)
+        .await
+        .expect("allow");
+    until(&mut csr_ev, "grant", |e| {
+        matches!(
+            e,
+            EngineEvent::Session(Event::ConsentAnswered { granted: true, .. })
+        )
+    })
+    .await;
+    csr.command(Command::StartActivity {
+        activity: Activity::FileTransferAdvanced,
+        target: None,
+    })
+    .await
+    .expect("start");
+    until(&mut carl_ev, "activity", |e| {
+        matches!(e, EngineEvent::Session(Event::ActivityStarted { .. }))
+    })
+    .await;
+
+    // Declined: an error for the CSR, nothing written for Carl.
+    let sending = tokio::spawn({
+        let csr = csr.clone();
+        let one = one.clone();
+        async move { csr.send_file(c, one).await }
+    });
+    answer(&carl, &mut carl_ev, false).await;
+    let declined = sending.await.expect("task").expect_err("declined");
+    assert!(
+        matches!(&declined, EngineError::Refused(r) if r.contains("declined")),
+        "{declined}"
+    );
+    assert_eq!(std::fs::read_dir(&carl_dir).expect("dir").count(), 0);
+
+    // 0 B, 1 B and 16 MiB to Carl, each approved, each checked by hash.
+    for (name, size) in [("empty.bin", 0), ("one.bin", 1), ("big.bin", 16 << 20)] {
+        let path = csr_dir.join(name);
+        let sha = write(&path, size);
+        let sending = tokio::spawn({
+            let csr = csr.clone();
+            async move { csr.send_file(c, path).await }
+        });
+        answer(&carl, &mut carl_ev, true).await;
+        let done: TransferDone = sending.await.expect("task").expect("sent");
+        assert_eq!(
+            (done.size, done.sha256.as_str()),
+            (size as u64, sha.as_str()),
+            "{name}"
+        );
+        assert_eq!(hash(&carl_dir.join(name)), sha, "{name} arrived intact");
+    }
+
+    // Fetched from Carl's folder into the CSR's, after Carl approves.
+    let sha = write(&carl_dir.join("log.txt"), 3 << 20);
+    let fetching = tokio::spawn({
+        let csr = csr.clone();
+        async move { csr.fetch_file(c, "log.txt").await }
+    });
+    let (_, name) = answer(&carl, &mut carl_ev, true).await;
+    assert_eq!(name, "log.txt");
+    let done = fetching.await.expect("task").expect("fetched");
+    assert_eq!(
+        (done.sha256.as_str(), hash(&csr_dir.join("log.txt"))),
+        (sha.as_str(), sha.clone())
+    );
+
+    // Escapes: a path, a symlink out of the folder, an existing name.
+    let escape = csr.fetch_file(c, "../etc/passwd").await.expect_err("path");
+    assert!(escape.to_string().contains("file name"), "{escape}");
+    std::os::unix::fs::symlink("/etc/hostname", carl_dir.join("link.txt")).expect("symlink");
+    let link = csr.fetch_file(c, "link.txt").await.expect_err("symlink");
+    assert!(
+        matches!(&link, EngineError::Refused(r) if r.contains("not a regular file")),
+        "{link}"
+    );
+    std::os::unix::fs::symlink("/tmp/tether-outside", carl_dir.join("trap.bin")).expect("symlink");
+    write(&csr_dir.join("trap.bin"), 10);
+    let trap = csr
+        .send_file(c, csr_dir.join("trap.bin"))
+        .await
+        .expect_err("exists");
+    assert!(
+        matches!(&trap, EngineError::Refused(r) if r.contains("already exists")),
+        "{trap}"
+    );
+    assert!(!Path::new("/tmp/tether-outside").exists());
+    let raw = r#"{"type":"file_offer","id":99,"name":"../../x","size":1,"sha256":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}"#;
+    csr.send_raw(c, raw.as_bytes().to_vec()).await.expect("raw");
+    until(&mut carl_ev, "peer error", |e| {
+        matches!(e, EngineEvent::PeerError { .. })
+    })
+    .await;
+
+    // The record has the completed transfers' metadata, never their contents.
+    csr.end("files done").await.expect("end");
+    until(&mut csr_ev, "closed", |e| {
+        matches!(e, EngineEvent::Closed { .. })
+    })
+    .await;
+    let path = format!("/api/v1/sessions/{}", csr_seat.session_id);
+    let record = url
+        .request("GET", &path, Some(&admin), None)
+        .await
+        .expect("record");
+    let reported: Vec<(String, String)> = record["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["event"]["type"] == "file_transfer_recorded")
+        .map(|e| {
+            let t = &e["event"]["transfer"];
+            (
+                t["name"].as_str().unwrap_or("").to_owned(),
+                t["direction"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("empty.bin", "to_customer"),
+        ("one.bin", "to_customer"),
+        ("big.bin", "to_customer"),
+        ("log.txt", "from_customer"),
+    ]
+    .iter()
+    .map(|(n, d)| (n.to_string(), d.to_string()))
+    .collect();
+    assert_eq!(reported, expected);
+    service.stop().await;
+    let _ = std::fs::remove_dir_all(csr_dir);
+    let _ = std::fs::remove_dir_all(carl_dir);
+}

@@ -1,5 +1,5 @@
 //! Advanced file transfer between a CSR and a customer over real peers: the customer approves
-//! each transfer; 0 B, 1 B and 16 MiB arrive intact both ways; nothing is written on denial or
+//! each transfer; 0 B, 1 B and 64 MiB arrive intact (and a fetch the other way); nothing is written on denial or
 //! outside the chosen folder; the service must show the transfer activity running; and the
 //! record gets the metadata.
 
@@ -137,7 +137,7 @@ async fn advanced_transfers_both_ways_with_the_customers_approval() {
     assert_eq!(std::fs::read_dir(&carl_dir).expect("dir").count(), 0);
 
     // 0 B, 1 B and 16 MiB to Carl, each approved, each checked by hash.
-    for (name, size) in [("empty.bin", 0), ("one.bin", 1), ("big.bin", 16 << 20)] {
+    for (name, size) in [("empty.bin", 0), ("one.bin", 1), ("big.bin", 64 << 20)] {
         let path = csr_dir.join(name);
         let sha = write(&path, size);
         let sending = tokio::spawn({

@@ -162,7 +162,8 @@ async fn main() {
     .await
     .expect("start");
     next(&mut carl_ev, |e| {
-        matches!(e, EngineEvent::Session(Event::ActivityStarted { .. })).then_some(())
+        matches!(e, EngineEvent::Roster(r) if r.activities.iter().any(|a| a.activity == Activity::FileTransferAdvanced))
+            .then_some(())
     })
     .await;
     std::fs::write(csr_dir.join("fix-printer.sh"), b"#!/bin/sh\necho fixed\n").expect("file");

@@ -98,6 +98,11 @@ pub enum EngineEvent {
         name: String,
         ok: bool,
     },
+    /// A CSR's published files (basic mode): download one with `Engine::download`.
+    FilesPublished {
+        from: ParticipantId,
+        files: Vec<tether_protocol::PublishedFile>,
+    },
     Closed {
         reason: String,
     },
@@ -141,6 +146,15 @@ enum Cmd {
     FetchFile {
         from: ParticipantId,
         name: String,
+        reply: transfer::Reply,
+    },
+    Publish {
+        path: std::path::PathBuf,
+        reply: oneshot::Sender<Result<tether_protocol::PublishedFile, EngineError>>,
+    },
+    Download {
+        from: ParticipantId,
+        id: u64,
         reply: transfer::Reply,
     },
     ApproveTransfer {
@@ -301,6 +315,38 @@ impl Engine {
                 name: name.to_owned(),
                 reply,
             })
+            .await
+            .map_err(|_| EngineError::Closed)?;
+        rx.await.map_err(|_| EngineError::Closed)?
+    }
+
+    /// Basic file transfer, CSR: publish a local file for the customers to download (start the
+    /// `file_transfer_basic` activity first).
+    pub async fn publish(
+        &self,
+        path: impl Into<std::path::PathBuf>,
+    ) -> Result<tether_protocol::PublishedFile, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Publish {
+                path: path.into(),
+                reply,
+            })
+            .await
+            .map_err(|_| EngineError::Closed)?;
+        rx.await.map_err(|_| EngineError::Closed)?
+    }
+
+    /// Basic file transfer, customer: download published file `id` from CSR `from` into this
+    /// participant's folder.
+    pub async fn download(
+        &self,
+        from: ParticipantId,
+        id: u64,
+    ) -> Result<TransferDone, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Download { from, id, reply })
             .await
             .map_err(|_| EngineError::Closed)?;
         rx.await.map_err(|_| EngineError::Closed)?
@@ -617,6 +663,8 @@ impl Mesh {
                 if let Some(slot) = self.peers.get_mut(&from) {
                     slot.open = true;
                     self.emit(EngineEvent::PeerOpen(from));
+                    // A customer who connects later still sees what was published.
+                    self.send_published(from).await;
                 }
             }
             PeerEvent::Message(bytes) => match PeerMessage::decode(&bytes, self.me) {
@@ -647,7 +695,9 @@ impl Mesh {
                     msg @ (PeerMessage::FileOffer { .. }
                     | PeerMessage::FileFetch { .. }
                     | PeerMessage::FileAccept { .. }
-                    | PeerMessage::FileResult { .. }),
+                    | PeerMessage::FileResult { .. }
+                    | PeerMessage::FilesPublished { .. }
+                    | PeerMessage::FileDownload { .. }),
                 ) => self.on_file_message(from, msg).await,
                 Err(e) => self.emit(EngineEvent::PeerError {
                     peer: from,
@@ -696,6 +746,10 @@ impl Mesh {
             }
             Cmd::SendFile { to, path, reply } => self.send_file(to, path, reply).await,
             Cmd::FetchFile { from, name, reply } => self.fetch_file(from, name, reply).await,
+            Cmd::Publish { path, reply } => {
+                let _ = reply.send(self.publish(path).await);
+            }
+            Cmd::Download { from, id, reply } => self.download(from, id, reply).await,
             Cmd::ApproveTransfer {
                 from,
                 id,

@@ -8,8 +8,8 @@ use crate::error::EngineError;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use tether_protocol::{
-    Activity, Capability, Command, ParticipantId, PeerMessage, TransferDirection, TransferOutcome,
-    TransferReport, check_file_name,
+    Activity, Capability, Command, ParticipantId, PeerMessage, PublishedFile, TransferDirection,
+    TransferOutcome, TransferReport, check_file_name,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
@@ -59,6 +59,7 @@ pub(super) struct Incoming {
 }
 
 pub(super) struct Outgoing {
+    direction: TransferDirection,
     path: PathBuf,
     name: String,
     size: u64,
@@ -71,8 +72,11 @@ pub(super) struct Transfers {
     pub(super) waiting: std::collections::HashMap<Key, Waiting>,
     pub(super) incoming: std::collections::HashMap<Key, Incoming>,
     pub(super) outgoing: std::collections::HashMap<Key, Outgoing>,
-    /// Fetches we asked for: the peer's offer with this id is accepted without a prompt.
+    /// Fetches and downloads we asked for: the peer's offer with this id is accepted without
+    /// a prompt.
     pub(super) fetching: std::collections::HashMap<Key, Option<Reply>>,
+    /// Basic mode, CSR side: the files this CSR published, by id.
+    pub(super) published: std::collections::BTreeMap<u64, (PathBuf, PublishedFile)>,
 }
 
 /// SHA-256 and size of a file, read in a blocking thread.
@@ -198,6 +202,7 @@ impl Mesh {
                 self.transfers.outgoing.insert(
                     (to, id),
                     Outgoing {
+                        direction: TransferDirection::ToCustomer,
                         path,
                         name,
                         size,
@@ -234,6 +239,89 @@ impl Mesh {
             Err(e) => {
                 let _ = reply.send(Err(e));
             }
+        }
+    }
+
+    /// CSR, basic mode: publish a local file; every customer gets the new list.
+    pub(super) async fn publish(&mut self, path: PathBuf) -> Result<PublishedFile, EngineError> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        check_file_name(&name).map_err(|e| EngineError::Invalid(format!("file name: {e}")))?;
+        if !self.is_csr(self.me) {
+            return Err(EngineError::Invalid(
+                "only a support representative publishes files".into(),
+            ));
+        }
+        let (size, sha256) = digest(path.clone()).await?;
+        let id = self.next_request;
+        self.next_request += 1;
+        let file = PublishedFile {
+            id,
+            name,
+            size,
+            sha256,
+        };
+        self.transfers.published.insert(id, (path, file.clone()));
+        let customers: Vec<_> = self
+            .peers
+            .keys()
+            .copied()
+            .filter(|p| !self.is_csr(*p))
+            .collect();
+        for customer in customers {
+            self.send_published(customer).await;
+        }
+        Ok(file)
+    }
+
+    /// Send the published list to one customer (also when its channel opens).
+    pub(super) async fn send_published(&self, customer: ParticipantId) {
+        if self.transfers.published.is_empty() || self.is_csr(customer) {
+            return;
+        }
+        let files = self
+            .transfers
+            .published
+            .values()
+            .map(|(_, f)| f.clone())
+            .collect();
+        let _ = self
+            .send_peer(customer, &PeerMessage::FilesPublished { files })
+            .await;
+    }
+
+    /// Customer, basic mode: download a file a CSR published into our folder.
+    pub(super) async fn download(&mut self, from: ParticipantId, id: u64, reply: Reply) {
+        if let Err(e) = self.files_dir() {
+            let _ = reply.send(Err(EngineError::Invalid(e)));
+            return;
+        }
+        match self
+            .send_peer(from, &PeerMessage::FileDownload { id })
+            .await
+        {
+            Ok(()) => {
+                self.transfers.fetching.insert((from, id), Some(reply));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+
+    /// Rule 10/11 at the publishing CSR: its basic transfer must be running in the session.
+    fn publishing_allowed(&self) -> Result<(), String> {
+        let running = self
+            .roster
+            .activities
+            .iter()
+            .any(|a| a.actor == self.me && a.activity == Activity::FileTransferBasic);
+        if running {
+            Ok(())
+        } else {
+            Err("file transfer is not active".into())
         }
     }
 
@@ -341,6 +429,42 @@ impl Mesh {
                     }
                 });
             }
+            PeerMessage::FilesPublished { files } if self.is_csr(from) => {
+                self.emit(EngineEvent::FilesPublished { from, files });
+            }
+            PeerMessage::FileDownload { id } => {
+                let checked = self.publishing_allowed().and_then(|()| {
+                    if self.is_csr(from) {
+                        return Err("files are published for customers".to_owned());
+                    }
+                    self.transfers
+                        .published
+                        .get(&id)
+                        .cloned()
+                        .ok_or_else(|| format!("no published file {id}"))
+                });
+                match checked {
+                    Ok((path, file)) => {
+                        let out = Outgoing {
+                            direction: TransferDirection::Published,
+                            path,
+                            name: file.name.clone(),
+                            size: file.size,
+                            sha256: file.sha256.clone(),
+                            reply: None,
+                        };
+                        self.transfers.outgoing.insert((from, id), out);
+                        let offer = PeerMessage::FileOffer {
+                            id,
+                            name: file.name,
+                            size: file.size,
+                            sha256: file.sha256,
+                        };
+                        let _ = self.send_peer(from, &offer).await;
+                    }
+                    Err(reason) => self.refuse(from, id, reason).await,
+                }
+            }
             PeerMessage::FileResult { id, ok } => {
                 let Some(mut out) = self.transfers.outgoing.remove(&(from, id)) else {
                     return;
@@ -351,8 +475,7 @@ impl Mesh {
                     size: out.size,
                     sha256: out.sha256.clone(),
                 };
-                self.finished(from, &done, ok, TransferDirection::ToCustomer)
-                    .await;
+                self.finished(from, &done, ok, out.direction).await;
                 if let Some(reply) = out.reply.take() {
                     let _ = reply.send(if ok {
                         Ok(done)
@@ -394,6 +517,7 @@ impl Mesh {
                 self.transfers.outgoing.insert(
                     (from, id),
                     Outgoing {
+                        direction: TransferDirection::FromCustomer,
                         path,
                         name: name.clone(),
                         size,

@@ -55,8 +55,8 @@ pub use limits::{
 };
 pub use peer::{
     CONTROL_CHANNEL, DiskInfo, DisplayInfo, InterfaceInfo, MAX_CHAT_CHARS, MAX_PEER_MESSAGE_BYTES,
-    PeerDecodeError, PeerMessage, SystemInfo, chat_recipients, check_file_name, file_channel,
-    file_channel_id, offers_to,
+    PeerDecodeError, PeerMessage, PublishedFile, SystemInfo, chat_recipients, check_file_name,
+    file_channel, file_channel_id, offers_to,
 };
 pub use session::{
     Consent, MAX_RECORDED_CHAT_LINES, Participant, ParticipantKind, Roster, RosterEntry,

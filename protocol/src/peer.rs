@@ -50,6 +50,19 @@ pub enum PeerMessage {
     FileAccept { id: u64 },
     /// The receiver got every byte of transfer `id`; `ok` when the SHA-256 matched.
     FileResult { id: u64, ok: bool },
+    /// Basic mode: the files a CSR publishes (the whole list, sent again when it changes).
+    FilesPublished { files: Vec<PublishedFile> },
+    /// Basic mode: a customer downloads published file `id`; the CSR offers it with that id.
+    FileDownload { id: u64 },
+}
+
+/// A file a CSR published for customers to download (basic file transfer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedFile {
+    pub id: u64,
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
 }
 
 /// The label of the data channel that carries transfer `id`'s bytes.
@@ -184,6 +197,12 @@ impl PeerMessage {
                     ));
                 }
             }
+            PeerMessage::FilesPublished { files } => {
+                for f in files {
+                    check_file_name(&f.name)
+                        .map_err(|e| PeerDecodeError::Malformed(format!("files.name: {e}")))?;
+                }
+            }
             PeerMessage::FileFetch { name, .. } => {
                 check_file_name(name)
                     .map_err(|e| PeerDecodeError::Malformed(format!("name: {e}")))?;
@@ -191,7 +210,8 @@ impl PeerMessage {
             PeerMessage::SystemInfoRequest { .. }
             | PeerMessage::SystemInfo { .. }
             | PeerMessage::FileAccept { .. }
-            | PeerMessage::FileResult { .. } => {}
+            | PeerMessage::FileResult { .. }
+            | PeerMessage::FileDownload { .. } => {}
         }
         Ok(msg)
     }

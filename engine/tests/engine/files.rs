@@ -118,7 +118,8 @@ async fn advanced_transfers_both_ways_with_the_customers_approval() {
     .await
     .expect("start");
     until(&mut carl_ev, "activity", |e| {
-        matches!(e, EngineEvent::Session(Event::ActivityStarted { .. }))
+        // The engine acts on the roster (the service's word), which follows the event.
+        matches!(e, EngineEvent::Roster(r) if r.activities.iter().any(|a| a.activity == Activity::FileTransferAdvanced))
     })
     .await;
 
@@ -229,6 +230,115 @@ async fn advanced_transfers_both_ways_with_the_customers_approval() {
     .map(|(n, d)| (n.to_string(), d.to_string()))
     .collect();
     assert_eq!(reported, expected);
+    service.stop().await;
+    let _ = std::fs::remove_dir_all(csr_dir);
+    let _ = std::fs::remove_dir_all(carl_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_mode_publishes_files_that_customers_choose_to_download() {
+    let (service, url, admin) = service("basic").await; // default settings: file transfer basic
+    let (csr_dir, carl_dir) = (folder("basic-csr"), folder("basic-carl"));
+    let csr_seat = url.start_session(&admin, None, None).await.expect("start");
+    let carl_seat = customer(&url, &admin, &csr_seat.session_id, "Carl").await;
+    let config = |dir: &PathBuf| EngineConfig {
+        bind: vec!["127.0.0.1:0".into()],
+        files_dir: Some(dir.clone()),
+    };
+    let (csr, mut csr_ev) = Engine::connect(&url, &csr_seat, config(&csr_dir))
+        .await
+        .expect("csr");
+    let (carl, mut carl_ev) = Engine::connect(&url, &carl_seat, config(&carl_dir))
+        .await
+        .expect("carl");
+    let (a, c) = (csr.me(), carl.me());
+    mesh_open(&mut csr_ev, &[c]).await;
+    mesh_open(&mut carl_ev, &[a]).await;
+
+    // Rule 10: advanced transfer is refused by the service when the admin allows basic only.
+    csr.command(Command::StartActivity {
+        activity: Activity::FileTransferAdvanced,
+        target: None,
+    })
+    .await
+    .expect("send");
+    let refused = until(&mut csr_ev, "refusal", |e| {
+        matches!(e, EngineEvent::Refused { .. })
+    })
+    .await;
+    assert!(
+        matches!(&refused, EngineEvent::Refused { code, .. } if code == "file_transfer_disabled"),
+        "{refused:?}"
+    );
+
+    // Published before the basic transfer is active: a download is refused by the CSR's engine.
+    let sha = write(&csr_dir.join("manual.pdf"), 1 << 20);
+    let published = csr
+        .publish(csr_dir.join("manual.pdf"))
+        .await
+        .expect("publish");
+    let listed = until(&mut carl_ev, "list", |e| {
+        matches!(e, EngineEvent::FilesPublished { .. })
+    })
+    .await;
+    assert!(
+        matches!(&listed, EngineEvent::FilesPublished { from, files } if *from == a && files == &vec![published.clone()]),
+        "{listed:?}"
+    );
+    let early = carl
+        .download(a, published.id)
+        .await
+        .expect_err("not active");
+    assert!(
+        matches!(&early, EngineError::Refused(r) if r.contains("not active")),
+        "{early}"
+    );
+
+    // Active: Carl downloads the one he chose; the record says it was published.
+    csr.command(Command::StartActivity {
+        activity: Activity::FileTransferBasic,
+        target: None,
+    })
+    .await
+    .expect("start");
+    // The engine acts on the roster (the service's word), which follows the event.
+    until(&mut csr_ev, "roster with the activity", |e| {
+        matches!(e, EngineEvent::Roster(r) if r.activities.iter().any(|a| a.activity == Activity::FileTransferBasic))
+    })
+    .await;
+    let done = carl.download(a, published.id).await.expect("download");
+    assert_eq!(
+        (done.sha256.as_str(), hash(&carl_dir.join("manual.pdf"))),
+        (sha.as_str(), sha.clone())
+    );
+    let unknown = carl.download(a, 12345).await.expect_err("unknown");
+    assert!(
+        matches!(&unknown, EngineError::Refused(r) if r.contains("no published file")),
+        "{unknown}"
+    );
+
+    csr.end("").await.expect("end");
+    until(&mut csr_ev, "closed", |e| {
+        matches!(e, EngineEvent::Closed { .. })
+    })
+    .await;
+    let record = url
+        .request(
+            "GET",
+            &format!("/api/v1/sessions/{}", csr_seat.session_id),
+            Some(&admin),
+            None,
+        )
+        .await
+        .expect("record");
+    let directions: Vec<&str> = record["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["event"]["type"] == "file_transfer_recorded")
+        .filter_map(|e| e["event"]["transfer"]["direction"].as_str())
+        .collect();
+    assert_eq!(directions, ["published"]);
     service.stop().await;
     let _ = std::fs::remove_dir_all(csr_dir);
     let _ = std::fs::remove_dir_all(carl_dir);

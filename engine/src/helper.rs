@@ -183,6 +183,11 @@ pub async fn run(args: Args) -> Result<(), EngineError> {
                         let what = if incoming { "send you the file" } else { "copy from your folder the file" };
                         screen.say(&format!("{} wants to {what} {name:?} ({size} bytes). Allow? [y/n]", screen.name(from)));
                     }
+                    EngineEvent::TransferProgress { id, bytes, total } => {
+                        let percent = if total == 0 { 100 } else { bytes * 100 / total };
+                        let filled = (percent / 5) as usize;
+                        screen.say(&format!("Transfer {id}: [{}{}] {percent}% ({bytes} of {total} bytes)", "#".repeat(filled), ".".repeat(20 - filled)));
+                    }
                     EngineEvent::TransferFinished { name, ok, .. } => {
                         screen.say(&if ok { format!("File transfer of {name:?} done.") } else { format!("File transfer of {name:?} failed.") });
                     }

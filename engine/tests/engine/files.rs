@@ -1,5 +1,5 @@
 //! Advanced file transfer between a CSR and a customer over real peers: the customer approves
-//! each transfer; 0 B, 1 B and 64 MiB arrive intact (and a fetch the other way); nothing is written on denial or
+//! each transfer; 0 B, 1 B and 64 MiB arrive intact in both directions; nothing is written on denial or
 //! outside the chosen folder; the service must show the transfer activity running; and the
 //! record gets the metadata.
 
@@ -111,12 +111,67 @@ async fn advanced_transfers_both_ways_with_the_customers_approval() {
         )
     })
     .await;
-    csr.command(Command::StartActivity {
-        activity: Activity::FileTransferAdvanced,
+    // Rule 11: while the CSR views Carl's application, the service refuses file transfer.
+    let start = |activity| Command::StartActivity {
+        activity,
         target: None,
+    };
+    csr.command(Command::RequestConsent {
+        customer: c,
+        capability: Capability::RemoteView,
     })
     .await
-    .expect("start");
+    .expect("ask");
+    until(&mut carl_ev, "view consent", |e| {
+        matches!(
+            e,
+            EngineEvent::Session(Event::ConsentRequested {
+                capability: Capability::RemoteView,
+                ..
+            })
+        )
+    })
+    .await;
+    carl.answer_consent(Capability::RemoteView, true)
+        .await
+        .expect("allow view");
+    until(&mut csr_ev, "view grant", |e| {
+        matches!(
+            e,
+            EngineEvent::Session(Event::ConsentAnswered { granted: true, .. })
+        )
+    })
+    .await;
+    csr.command(start(Activity::ViewApplication))
+        .await
+        .expect("view");
+    until(&mut csr_ev, "viewing", |e| {
+        matches!(e, EngineEvent::Session(Event::ActivityStarted { .. }))
+    })
+    .await;
+    csr.command(start(Activity::FileTransferAdvanced))
+        .await
+        .expect("send");
+    let refused = until(&mut csr_ev, "rule 11", |e| {
+        matches!(e, EngineEvent::Refused { .. })
+    })
+    .await;
+    assert!(
+        matches!(&refused, EngineEvent::Refused { code, .. } if code == "application_sharing_active"),
+        "{refused:?}"
+    );
+    csr.command(Command::StopActivity {
+        activity: Activity::ViewApplication,
+    })
+    .await
+    .expect("stop view");
+    until(&mut csr_ev, "view stopped", |e| {
+        matches!(e, EngineEvent::Session(Event::ActivityStopped { .. }))
+    })
+    .await;
+    csr.command(start(Activity::FileTransferAdvanced))
+        .await
+        .expect("start");
     until(&mut carl_ev, "activity", |e| {
         // The engine acts on the roster (the service's word), which follows the event.
         matches!(e, EngineEvent::Roster(r) if r.activities.iter().any(|a| a.activity == Activity::FileTransferAdvanced))
@@ -155,19 +210,23 @@ async fn advanced_transfers_both_ways_with_the_customers_approval() {
         assert_eq!(hash(&carl_dir.join(name)), sha, "{name} arrived intact");
     }
 
-    // Fetched from Carl's folder into the CSR's, after Carl approves.
-    let sha = write(&carl_dir.join("log.txt"), 3 << 20);
-    let fetching = tokio::spawn({
-        let csr = csr.clone();
-        async move { csr.fetch_file(c, "log.txt").await }
-    });
-    let (_, name) = answer(&carl, &mut carl_ev, true).await;
-    assert_eq!(name, "log.txt");
-    let done = fetching.await.expect("task").expect("fetched");
-    assert_eq!(
-        (done.sha256.as_str(), hash(&csr_dir.join("log.txt"))),
-        (sha.as_str(), sha.clone())
-    );
+    // Fetched from Carl's folder into the CSR's, each after Carl approves: 0 B, 1 B, 64 MiB.
+    for (name, size) in [("empty.log", 0), ("one.log", 1), ("big.log", 64 << 20)] {
+        let sha = write(&carl_dir.join(name), size);
+        let fetching = tokio::spawn({
+            let csr = csr.clone();
+            async move { csr.fetch_file(c, name).await }
+        });
+        let (_, asked) = answer(&carl, &mut carl_ev, true).await;
+        assert_eq!(asked, name);
+        let done = fetching.await.expect("task").expect("fetched");
+        assert_eq!(
+            (done.size, done.sha256.as_str()),
+            (size as u64, sha.as_str()),
+            "{name}"
+        );
+        assert_eq!(hash(&csr_dir.join(name)), sha, "{name} arrived intact");
+    }
 
     // Escapes: a path, a symlink out of the folder, an existing name.
     let escape = csr.fetch_file(c, "../etc/passwd").await.expect_err("path");
@@ -224,7 +283,9 @@ async fn advanced_transfers_both_ways_with_the_customers_approval() {
         ("empty.bin", "to_customer"),
         ("one.bin", "to_customer"),
         ("big.bin", "to_customer"),
-        ("log.txt", "from_customer"),
+        ("empty.log", "from_customer"),
+        ("one.log", "from_customer"),
+        ("big.log", "from_customer"),
     ]
     .iter()
     .map(|(n, d)| (n.to_string(), d.to_string()))

@@ -184,7 +184,7 @@ pub async fn run(args: Args) -> Result<(), EngineError> {
                         screen.say(&format!("{} wants to {what} {name:?} ({size} bytes). Allow? [y/n]", screen.name(from)));
                     }
                     EngineEvent::TransferProgress { id, bytes, total } => {
-                        let percent = if total == 0 { 100 } else { bytes * 100 / total };
+                        let percent = (bytes * 100).checked_div(total).unwrap_or(100).min(100);
                         let filled = (percent / 5) as usize;
                         screen.say(&format!("Transfer {id}: [{}{}] {percent}% ({bytes} of {total} bytes)", "#".repeat(filled), ".".repeat(20 - filled)));
                     }

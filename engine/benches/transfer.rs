@@ -29,6 +29,8 @@ use webrtc::peer_connection::{
 const CHUNK: usize = 16 * 1024;
 const BUFFER_HIGH: u32 = 1024 * 1024;
 const BUFFER_LOW: u32 = 256 * 1024;
+/// The bounded baseline's send-buffer limit (webrtc-rs's documented browser-like value).
+const SEND_LIMIT: usize = 16 << 20;
 const WAIT: Duration = Duration::from_secs(30);
 
 fn bytes_from_env() -> u64 {
@@ -124,7 +126,10 @@ impl PeerConnectionEventHandler for Receiving {
     }
 }
 
-async fn peer_connection(handler: Arc<dyn PeerConnectionEventHandler>) -> impl PeerConnection {
+async fn peer_connection(
+    handler: Arc<dyn PeerConnectionEventHandler>,
+    send_limit: Option<usize>,
+) -> impl PeerConnection {
     let mut media = MediaEngine::default();
     media.register_default_codecs().expect("codecs");
     let registry = register_default_interceptors(Registry::new(), &mut media).expect("registry");
@@ -134,15 +139,18 @@ async fn peer_connection(handler: Arc<dyn PeerConnectionEventHandler>) -> impl P
         .with_interceptor_registry(registry)
         .with_handler(handler)
         .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
+        .with_data_channel_send_buffer_limit(send_limit.unwrap_or(usize::MAX))
         .build()
         .await
         .expect("peer connection")
 }
 
-/// Seconds from the first send to the last byte received.
-async fn raw(total: u64) -> f64 {
+/// Seconds from the first send to the last byte received. `send_limit`: the sender
+/// connection's data-channel send-buffer limit (`None`: webrtc-rs's default, unbounded, as
+/// the engine's `Peer::start` leaves it).
+async fn raw(total: u64, send_limit: Option<usize>) -> f64 {
     let (gather_tx, mut gather_rx) = mpsc::channel(1);
-    let sender = peer_connection(Arc::new(Gathered(gather_tx))).await;
+    let sender = peer_connection(Arc::new(Gathered(gather_tx)), send_limit).await;
     let init = RTCDataChannelInit {
         ordered: true,
         ..Default::default()
@@ -167,12 +175,15 @@ async fn raw(total: u64) -> f64 {
     let (gather_tx, mut gather_rx) = mpsc::channel(1);
     let (done_tx, done_rx) = oneshot::channel();
     let received = Arc::new(AtomicU64::new(0));
-    let receiver = peer_connection(Arc::new(Receiving {
-        gathered: gather_tx,
-        target: total,
-        done: std::sync::Mutex::new(Some(done_tx)),
-        received: received.clone(),
-    }))
+    let receiver = peer_connection(
+        Arc::new(Receiving {
+            gathered: gather_tx,
+            target: total,
+            done: std::sync::Mutex::new(Some(done_tx)),
+            received: received.clone(),
+        }),
+        None,
+    )
     .await;
     receiver
         .set_remote_description(offer)
@@ -197,9 +208,11 @@ async fn raw(total: u64) -> f64 {
     let chunk = vec![0xa5u8; CHUNK];
     let start = Instant::now();
     let mut sent = 0u64;
+    let mut refused = 0u64;
     while sent < total {
         let n = CHUNK.min((total - sent) as usize);
         while dc.send(BytesMut::from(&chunk[..n])).await.is_err() {
+            refused += 1;
             match tokio::time::timeout(Duration::from_millis(20), dc.poll()).await {
                 Ok(Some(DataChannelEvent::OnClose)) | Ok(None) => panic!("raw channel closed"),
                 _ => {}
@@ -207,6 +220,15 @@ async fn raw(total: u64) -> f64 {
         }
         sent += n as u64;
     }
+    let queued = start.elapsed().as_secs_f64();
+    let arrived = received.load(Ordering::Relaxed);
+    println!(
+        "  [raw] last send returned after {queued:.2} s with {} MiB received ({} MiB still \
+         queued in the sender); sends refused: {refused}",
+        arrived >> 20,
+        (total - arrived) >> 20
+    );
+    memory("raw, all sends returned");
     let end = match tokio::time::timeout(Duration::from_secs(600), done_rx).await {
         Ok(Ok(end)) => end,
         _ => panic!(
@@ -454,9 +476,14 @@ fn main() {
     if !reset {
         println!("  (could not reset VmHWM: peaks below are cumulative)");
     }
-    let raw_secs = runtime.block_on(raw(total));
+    let raw_secs = runtime.block_on(raw(total, None));
     memory("after raw");
     let raw_peak = status_kib("VmHWM");
+    reset_peak();
+    memory("before bounded raw, VmHWM reset");
+    let bounded_secs = runtime.block_on(raw(total, Some(SEND_LIMIT)));
+    memory("after bounded raw");
+    let bounded_peak = status_kib("VmHWM");
     reset_peak();
     memory("before tether, VmHWM reset");
     let t = runtime.block_on(tether(total));
@@ -479,6 +506,11 @@ fn main() {
         );
     };
     row(
+        "raw, sender send-buffer limit 16 MiB (`send` waits)",
+        bounded_secs,
+        format!("{:.0}", mib(bounded_peak)),
+    );
+    row(
         "tether send_file (call to resolve, incl. pre-hash)",
         t.total,
         format!("{:.0}", mib(tether_peak)),
@@ -496,13 +528,14 @@ fn main() {
         mbit(t.prehash)
     );
     println!(
-        "peak RSS (VmHWM) {}: raw {:.1} MiB, tether {:.1} MiB",
+        "peak RSS (VmHWM) {}: raw {:.1} MiB, bounded raw {:.1} MiB, tether {:.1} MiB",
         if reset {
             "per part, reset between parts"
         } else {
             "cumulative"
         },
         mib(raw_peak),
+        mib(bounded_peak),
         mib(tether_peak)
     );
 }

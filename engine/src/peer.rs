@@ -39,6 +39,9 @@ pub enum PeerEvent {
 
 /// Chunks of a file on its data channel (well under the SCTP message limit).
 const FILE_CHUNK: usize = 16 * 1024;
+/// Outstanding bytes per data channel before `send` waits (Chromium caps at 16 MiB; a few MiB
+/// keeps the SCTP window full on loopback and memory small).
+const SEND_BUFFER_LIMIT: usize = 4 * 1024 * 1024;
 /// Back-pressure marks of a file channel's buffered amount.
 const BUFFER_HIGH: u32 = 1024 * 1024;
 const BUFFER_LOW: u32 = 256 * 1024;
@@ -179,6 +182,9 @@ impl Peer {
             .with_interceptor_registry(registry)
             .with_handler(Arc::new(handler))
             .with_udp_addrs(bind.to_vec())
+            // Without a limit, webrtc-rs admits every send and queues a whole file in memory;
+            // with one, `send` waits for room: back-pressure, and memory bounded by this.
+            .with_data_channel_send_buffer_limit(SEND_BUFFER_LIMIT)
             .build()
             .await
             .map_err(webrtc_err)?;
@@ -338,8 +344,8 @@ impl Peer {
             if n == 0 {
                 break;
             }
-            // The channel refuses a send when its queue is full: wait for it to drain (or a
-            // short while, in case the low-water event came before we listened), then resend.
+            // `send` waits while the channel holds SEND_BUFFER_LIMIT bytes. If it still fails,
+            // wait a little (or for the channel to close), then resend the same chunk.
             while dc.send(BytesMut::from(&buf[..n])).await.is_err() {
                 match tokio::time::timeout(std::time::Duration::from_millis(20), dc.poll()).await {
                     Ok(Some(DataChannelEvent::OnClose)) | Ok(None) => {

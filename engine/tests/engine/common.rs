@@ -121,3 +121,32 @@ pub async fn session_with(
     let csr = parties.remove(0);
     (csr_seat.session_id, csr, parties)
 }
+
+/// The CSR asks `customer` for `capability` through the service; the customer's user answers
+/// `granted`; returns once the CSR has seen the answer.
+pub async fn consent(
+    csr: (&Engine, &mut Receiver<EngineEvent>),
+    customer: (&Engine, &mut Receiver<EngineEvent>),
+    capability: tether_protocol::Capability,
+    granted: bool,
+) {
+    use tether_protocol::{Command, Event};
+    let ask = Command::RequestConsent {
+        customer: customer.0.me(),
+        capability,
+    };
+    csr.0.command(ask).await.expect("ask");
+    until(customer.1, "consent request", |e| {
+        matches!(e, EngineEvent::Session(Event::ConsentRequested { capability: c, .. }) if *c == capability)
+    })
+    .await;
+    customer
+        .0
+        .answer_consent(capability, granted)
+        .await
+        .expect("answer");
+    until(csr.1, "consent answer", |e| {
+        matches!(e, EngineEvent::Session(Event::ConsentAnswered { capability: c, granted: g, .. }) if *c == capability && *g == granted)
+    })
+    .await;
+}

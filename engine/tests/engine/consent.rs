@@ -1,7 +1,7 @@
 //! Consent is enforced by the customer's own engine: system information is read and sent only
 //! after the customer allowed it, only to a CSR, and never after a revoke.
 
-use crate::common::{service, session_with, until};
+use crate::common::{consent, service, session_with, until};
 use tether_engine::{EngineError, EngineEvent};
 use tether_protocol::{Capability, Command, Event};
 
@@ -28,48 +28,22 @@ async fn system_information_only_after_the_customers_own_consent() {
     assert!(e.to_string().contains("nobody has asked"), "{e}");
 
     // Asked and denied: still refused.
-    let ask = Command::RequestConsent {
-        customer: c,
-        capability: Capability::SystemInfo,
-    };
-    csr.command(ask.clone()).await.expect("ask");
-    until(&mut carl_ev, "consent request", |e| {
-        matches!(
-            e,
-            EngineEvent::Session(Event::ConsentRequested {
-                capability: Capability::SystemInfo,
-                ..
-            })
-        )
-    })
-    .await;
-    carl.answer_consent(Capability::SystemInfo, false)
-        .await
-        .expect("deny");
-    until(&mut csr_ev, "denial", |e| {
-        matches!(
-            e,
-            EngineEvent::Session(Event::ConsentAnswered { granted: false, .. })
-        )
-    })
+    consent(
+        (&csr, &mut csr_ev),
+        (&carl, &mut carl_ev),
+        Capability::SystemInfo,
+        false,
+    )
     .await;
     refused_for(csr.request_system_info(c).await, "not allowed");
 
     // Asked and allowed: the CSR gets Carl's machine's real information.
-    csr.command(ask.clone()).await.expect("ask again");
-    until(&mut carl_ev, "consent request", |e| {
-        matches!(e, EngineEvent::Session(Event::ConsentRequested { .. }))
-    })
-    .await;
-    carl.answer_consent(Capability::SystemInfo, true)
-        .await
-        .expect("allow");
-    until(&mut csr_ev, "grant", |e| {
-        matches!(
-            e,
-            EngineEvent::Session(Event::ConsentAnswered { granted: true, .. })
-        )
-    })
+    consent(
+        (&csr, &mut csr_ev),
+        (&carl, &mut carl_ev),
+        Capability::SystemInfo,
+        true,
+    )
     .await;
     let info = csr
         .request_system_info(c)

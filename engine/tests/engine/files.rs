@@ -3,7 +3,7 @@
 //! outside the chosen folder; the service must show the transfer activity running; and the
 //! record gets the metadata.
 
-use crate::common::{customer, mesh_open, service, until};
+use crate::common::{consent, customer, mesh_open, service, until};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use tether_engine::{Engine, EngineConfig, EngineError, EngineEvent, TransferDone};
@@ -91,56 +91,24 @@ async fn advanced_transfers_both_ways_with_the_customers_approval() {
         "{refused}"
     );
     // Rule 12: Carl allows file transfer in general; each transfer is still approved.
-    csr.command(Command::RequestConsent {
-        customer: c,
-        capability: Capability::FileTransfer,
-    })
-    .await
-    .expect("ask");
-    until(&mut carl_ev, "consent request", |e| {
-        matches!(e, EngineEvent::Session(Event::ConsentRequested { .. }))
-    })
-    .await;
-    carl.answer_consent(Capability::FileTransfer, true)
-        .await
-        .expect("allow");
-    until(&mut csr_ev, "grant", |e| {
-        matches!(
-            e,
-            EngineEvent::Session(Event::ConsentAnswered { granted: true, .. })
-        )
-    })
+    consent(
+        (&csr, &mut csr_ev),
+        (&carl, &mut carl_ev),
+        Capability::FileTransfer,
+        true,
+    )
     .await;
     // Rule 11: while the CSR views Carl's application, the service refuses file transfer.
     let start = |activity| Command::StartActivity {
         activity,
         target: None,
     };
-    csr.command(Command::RequestConsent {
-        customer: c,
-        capability: Capability::RemoteView,
-    })
-    .await
-    .expect("ask");
-    until(&mut carl_ev, "view consent", |e| {
-        matches!(
-            e,
-            EngineEvent::Session(Event::ConsentRequested {
-                capability: Capability::RemoteView,
-                ..
-            })
-        )
-    })
-    .await;
-    carl.answer_consent(Capability::RemoteView, true)
-        .await
-        .expect("allow view");
-    until(&mut csr_ev, "view grant", |e| {
-        matches!(
-            e,
-            EngineEvent::Session(Event::ConsentAnswered { granted: true, .. })
-        )
-    })
+    consent(
+        (&csr, &mut csr_ev),
+        (&carl, &mut carl_ev),
+        Capability::RemoteView,
+        true,
+    )
     .await;
     csr.command(start(Activity::ViewApplication))
         .await

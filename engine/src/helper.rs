@@ -188,6 +188,9 @@ pub async fn run(args: Args) -> Result<(), EngineError> {
                         let filled = (percent / 5) as usize;
                         screen.say(&format!("Transfer {id}: [{}{}] {percent}% ({bytes} of {total} bytes)", "#".repeat(filled), ".".repeat(20 - filled)));
                     }
+                    EngineEvent::TransferResumed { id, offset, total } => {
+                        screen.say(&format!("Transfer {id}: the connection was restored; going on from byte {offset} of {total}."));
+                    }
                     EngineEvent::TransferFinished { name, ok, .. } => {
                         screen.say(&if ok { format!("File transfer of {name:?} done.") } else { format!("File transfer of {name:?} failed.") });
                     }

@@ -5,7 +5,9 @@ use crate::error::EngineError;
 use bytes::BytesMut;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use tether_protocol::{CONTROL_CHANNEL, SignalData, file_channel, file_channel_id};
+use tether_protocol::{
+    CONTROL_CHANNEL, FILE_CHUNK_BYTES, SignalData, file_channel, file_channel_id,
+};
 use tokio::sync::{Mutex, mpsc};
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::{
@@ -23,7 +25,7 @@ pub struct IceServer {
 }
 
 /// What a peer reports to the session that owns it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum PeerEvent {
     /// Signaling to relay to the remote participant.
     Signal(SignalData),
@@ -31,20 +33,44 @@ pub enum PeerEvent {
     Open,
     /// A message arrived on the control channel.
     Message(Vec<u8>),
-    /// Bytes of transfer `id` arrived on its `file-ID` channel.
-    FileData { id: u64, bytes: Vec<u8> },
+    /// The remote sender opened the data channel of transfer `id`; its bytes come from `stream`.
+    FileChannel { id: u64, stream: FileStream },
     /// The connection failed or closed.
     Closed,
 }
 
-/// Chunks of a file on its data channel (well under the SCTP message limit).
-const FILE_CHUNK: usize = 16 * 1024;
+/// The bytes of one incoming transfer, message by message, until its channel closes.
+pub struct FileStream(Arc<dyn DataChannel>);
+
+impl std::fmt::Debug for FileStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FileStream")
+    }
+}
+
+impl FileStream {
+    /// The next message's bytes; `None` once the channel (or its connection) has closed.
+    pub async fn next(&mut self) -> Option<BytesMut> {
+        loop {
+            match self.0.poll().await? {
+                DataChannelEvent::OnMessage(msg) => return Some(msg.data),
+                DataChannelEvent::OnClose => return None,
+                _ => {}
+            }
+        }
+    }
+
+    /// Stop receiving: the sender sees the channel close.
+    pub async fn close(self) {
+        let _ = self.0.close().await;
+    }
+}
+
+/// File bytes are read from disk in blocks of this many chunks.
+const READ_CHUNKS: usize = 56;
 /// Outstanding bytes per data channel before `send` waits (Chromium caps at 16 MiB; a few MiB
 /// keeps the SCTP window full on loopback and memory small).
 const SEND_BUFFER_LIMIT: usize = 4 * 1024 * 1024;
-/// Back-pressure marks of a file channel's buffered amount.
-const BUFFER_HIGH: u32 = 1024 * 1024;
-const BUFFER_LOW: u32 = 256 * 1024;
 
 fn webrtc_err(e: impl std::fmt::Display) -> EngineError {
     EngineError::Peer(e.to_string())
@@ -87,7 +113,8 @@ impl PeerConnectionEventHandler for Handler {
             *self.channel.lock().await = Some(channel.clone());
             tokio::spawn(pump(channel, self.events.clone()));
         } else if let Some(id) = file_channel_id(&label) {
-            tokio::spawn(pump_file(channel, id, self.events.clone()));
+            let (stream, events) = (FileStream(channel), self.events.clone());
+            tokio::spawn(async move { events.send(PeerEvent::FileChannel { id, stream }).await });
         }
     }
 }
@@ -101,30 +128,32 @@ async fn pump(channel: Arc<dyn DataChannel>, events: mpsc::Sender<PeerEvent>) {
             DataChannelEvent::OnClose => PeerEvent::Closed,
             _ => continue,
         };
-        let closed = out == PeerEvent::Closed;
+        let closed = matches!(out, PeerEvent::Closed);
         if events.send(out).await.is_err() || closed {
             return;
         }
     }
 }
 
-/// Forward a file channel's bytes until it closes.
-async fn pump_file(channel: Arc<dyn DataChannel>, id: u64, events: mpsc::Sender<PeerEvent>) {
-    while let Some(event) = channel.poll().await {
-        match event {
-            DataChannelEvent::OnMessage(msg) => {
-                let bytes = msg.data.to_vec();
-                if events
-                    .send(PeerEvent::FileData { id, bytes })
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-            DataChannelEvent::OnClose => return,
-            _ => {}
+/// Read until `buf` is full or the file ends; the number of bytes read.
+async fn read_full(file: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    use tokio::io::AsyncReadExt;
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..]).await? {
+            0 => break,
+            k => n += k,
         }
+    }
+    Ok(n)
+}
+
+/// A spawned task that ends with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -267,9 +296,16 @@ impl Peer {
                     self.pending.lock().await.push(init);
                 }
             }
-            SignalData::EndOfCandidates => {}
+            // The session handles a restart by replacing the connection.
+            SignalData::EndOfCandidates | SignalData::Restart => {}
         }
         Ok(())
+    }
+
+    /// Whether the remote description has been set (an offer on such a connection means the
+    /// remote side started over).
+    pub fn has_remote(&self) -> bool {
+        self.has_remote.load(Ordering::Acquire)
     }
 
     async fn remote_set(&self) -> Result<(), EngineError> {
@@ -306,15 +342,17 @@ impl Peer {
             .map_err(webrtc_err)
     }
 
-    /// Send a file's bytes on a new `file-ID` channel with back-pressure on the buffered amount,
-    /// so memory stays bounded whatever the size. `progress` gets the bytes sent so far.
+    /// Send a file's bytes from `offset` on, on a new `file-ID` channel, in messages of
+    /// `FILE_CHUNK_BYTES`. `send` waits while the channel holds `SEND_BUFFER_LIMIT` bytes, so
+    /// memory stays bounded whatever the size. `progress` gets the file offset reached so far.
     pub async fn send_file(
         &self,
         id: u64,
         mut file: tokio::fs::File,
+        offset: u64,
         progress: impl Fn(u64),
     ) -> Result<u64, EngineError> {
-        use tokio::io::AsyncReadExt;
+        use tokio::io::AsyncSeekExt;
         let init = RTCDataChannelInit {
             ordered: true,
             ..Default::default()
@@ -324,12 +362,6 @@ impl Peer {
             .create_data_channel(&file_channel(id), Some(init))
             .await
             .map_err(webrtc_err)?;
-        dc.set_buffered_amount_low_threshold(BUFFER_LOW)
-            .await
-            .map_err(webrtc_err)?;
-        dc.set_buffered_amount_high_threshold(BUFFER_HIGH)
-            .await
-            .map_err(webrtc_err)?;
         loop {
             match dc.poll().await {
                 Some(DataChannelEvent::OnOpen) => break,
@@ -337,27 +369,35 @@ impl Peer {
                 _ => {}
             }
         }
-        let mut sent = 0u64;
-        let mut buf = vec![0u8; FILE_CHUNK];
+        // Keep the channel's events drained while sending: webrtc-rs holds back delivery
+        // (and with it the connection's driver) when a channel's event queue is full.
+        let drain = {
+            let dc = dc.clone();
+            AbortOnDrop(tokio::spawn(
+                async move { while dc.poll().await.is_some() {} },
+            ))
+        };
+        file.seek(std::io::SeekFrom::Start(offset)).await?;
+        let mut at = offset;
+        let mut block = vec![0u8; FILE_CHUNK_BYTES * READ_CHUNKS];
         loop {
-            let n = file.read(&mut buf).await?;
-            if n == 0 {
+            let n = read_full(&mut file, &mut block).await?;
+            for chunk in block[..n].chunks(FILE_CHUNK_BYTES) {
+                // Errors only once the channel or its connection is closing.
+                dc.send(BytesMut::from(chunk))
+                    .await
+                    .map_err(|_| EngineError::Closed)?;
+            }
+            at += n as u64;
+            if n > 0 {
+                progress(at);
+            }
+            if n < block.len() {
                 break;
             }
-            // `send` waits while the channel holds SEND_BUFFER_LIMIT bytes. If it still fails,
-            // wait a little (or for the channel to close), then resend the same chunk.
-            while dc.send(BytesMut::from(&buf[..n])).await.is_err() {
-                match tokio::time::timeout(std::time::Duration::from_millis(20), dc.poll()).await {
-                    Ok(Some(DataChannelEvent::OnClose)) | Ok(None) => {
-                        return Err(EngineError::Closed);
-                    }
-                    _ => {}
-                }
-            }
-            sent += n as u64;
-            progress(sent);
         }
-        Ok(sent)
+        drop(drain);
+        Ok(at - offset)
     }
 
     /// Close the channel and the connection, releasing sockets and tasks.

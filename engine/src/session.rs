@@ -12,11 +12,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tether_protocol::{
     Capability, ChatRecord, Command, EndReason, Event, MAX_CHAT_CHARS, MAX_RECORDED_CHAT_LINES,
-    Millis, ParticipantId, PeerMessage, Roster, SignalData, SystemInfo, chat_recipients,
-    check_text, offers_to,
+    Millis, ParticipantId, PeerMessage, Roster, SystemInfo, chat_recipients, check_text,
 };
 use tokio::sync::{mpsc, oneshot};
 
+#[path = "connections.rs"]
+mod connections;
 #[path = "transfer.rs"]
 mod transfer;
 pub use transfer::TransferDone;
@@ -93,6 +94,13 @@ pub enum EngineEvent {
         bytes: u64,
         total: u64,
     },
+    /// A transfer broken with its peer connection goes on over the new one from `offset`, the
+    /// bytes the receiver had written (the last confirmed offset).
+    TransferResumed {
+        id: u64,
+        offset: u64,
+        total: u64,
+    },
     TransferFinished {
         id: u64,
         name: String,
@@ -163,6 +171,10 @@ enum Cmd {
         allow: bool,
         reply: oneshot::Sender<Result<(), EngineError>>,
     },
+    BreakConnection {
+        peer: ParticipantId,
+        reply: oneshot::Sender<Result<(), EngineError>>,
+    },
 }
 
 /// A cheap, cloneable handle on a joined participant.
@@ -206,6 +218,7 @@ impl Engine {
         let (tx, commands) = mpsc::channel(64);
         let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
         let (peer_tx, peer_events) = mpsc::channel(EVENT_QUEUE);
+        let (notes_tx, notes) = mpsc::channel(EVENT_QUEUE);
         let peers = Arc::new(AtomicUsize::new(0));
         let mesh = Mesh {
             me: welcome.you,
@@ -218,6 +231,9 @@ impl Engine {
             next_chat: 1,
             events: events_tx,
             peer_tx,
+            next_generation: 1,
+            notes_tx,
+            ended: false,
             peer_count: peers.clone(),
             roster: welcome.roster.clone(),
             consents: HashSet::new(),
@@ -227,7 +243,7 @@ impl Engine {
             transfers: transfer::Transfers::default(),
         };
         let first = welcome.roster.clone();
-        tokio::spawn(mesh.run(first, signals, commands, peer_events));
+        tokio::spawn(mesh.run(first, signals, commands, peer_events, notes));
         Ok((
             Engine {
                 tx,
@@ -433,6 +449,18 @@ impl Engine {
             .map_err(|_| EngineError::Closed)?
     }
 
+    /// Tear down the peer connection to `peer` abruptly, as a network failure would, and let
+    /// the engine recover (a new connection; broken transfers resume). For fault tests and
+    /// for a program's "reconnect" button.
+    pub async fn break_connection(&self, peer: ParticipantId) -> Result<(), EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::BreakConnection { peer, reply })
+            .await
+            .map_err(|_| EngineError::Closed)?;
+        rx.await.map_err(|_| EngineError::Closed)?
+    }
+
     /// Send raw bytes to one peer's control channel, bypassing the encoder: for tests that play
     /// a misbehaving peer.
     pub async fn send_raw(&self, to: ParticipantId, bytes: Vec<u8>) -> Result<(), EngineError> {
@@ -448,6 +476,8 @@ impl Engine {
 struct PeerSlot {
     peer: Arc<Peer>,
     open: bool,
+    /// Which connection to this participant it is: events of a replaced one are ignored.
+    generation: u64,
 }
 
 struct Mesh {
@@ -460,7 +490,12 @@ struct Mesh {
     transcript: Vec<ChatLine>,
     next_chat: u64,
     events: mpsc::Sender<EngineEvent>,
-    peer_tx: mpsc::Sender<(ParticipantId, PeerEvent)>,
+    peer_tx: mpsc::Sender<(ParticipantId, u64, PeerEvent)>,
+    next_generation: u64,
+    /// Transfer tasks report back here.
+    notes_tx: mpsc::Sender<transfer::Note>,
+    /// The session ended for us: no more connections.
+    ended: bool,
     peer_count: Arc<AtomicUsize>,
     /// The latest roster (who is a CSR, who is connected).
     roster: Roster,
@@ -487,7 +522,8 @@ impl Mesh {
         first: Roster,
         mut signals: mpsc::Receiver<SignalingEvent>,
         mut commands: mpsc::Receiver<Cmd>,
-        mut peer_events: mpsc::Receiver<(ParticipantId, PeerEvent)>,
+        mut peer_events: mpsc::Receiver<(ParticipantId, u64, PeerEvent)>,
+        mut notes: mpsc::Receiver<transfer::Note>,
     ) {
         self.reconcile(&first).await;
         loop {
@@ -496,7 +532,14 @@ impl Mesh {
                     Some(event) => if !self.on_signaling(event).await { break },
                     None => break,
                 },
-                Some((from, event)) = peer_events.recv() => self.on_peer(from, event).await,
+                Some((from, generation, event)) = peer_events.recv() => {
+                    if self.peers.get(&from).is_some_and(|s| s.generation == generation) {
+                        self.on_peer(from, event).await;
+                    } else if let PeerEvent::FileChannel { stream, .. } = event {
+                        stream.close().await; // of a connection already replaced
+                    }
+                }
+                Some(note) = notes.recv() => self.on_transfer_note(note).await,
                 c = commands.recv() => match c {
                     Some(cmd) => self.on_command(cmd).await,
                     None => break, // every handle dropped
@@ -518,76 +561,6 @@ impl Mesh {
 
     fn set_count(&self) {
         self.peer_count.store(self.peers.len(), Ordering::Release);
-    }
-
-    /// Make the peers match the roster: connect to newcomers, close those who left.
-    async fn reconcile(&mut self, roster: &Roster) {
-        self.roster = roster.clone();
-        self.present = roster.participants.iter().map(|p| p.id).collect();
-        let gone: Vec<_> = self
-            .peers
-            .keys()
-            .copied()
-            .filter(|p| !self.present.contains(p))
-            .collect();
-        for id in gone {
-            self.drop_peer(id).await;
-        }
-        // Offer only to participants whose signaling connection is up: a relay to anyone else
-        // would be refused. Those who connect later come with a later roster.
-        let ready: Vec<_> = roster
-            .participants
-            .iter()
-            .filter(|p| p.connected)
-            .map(|p| p.id)
-            .collect();
-        for id in ready {
-            if id != self.me && !self.peers.contains_key(&id) && offers_to(self.me, id) {
-                self.open_peer(id, true).await;
-            }
-        }
-    }
-
-    async fn open_peer(&mut self, id: ParticipantId, offerer: bool) {
-        let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
-        let forward = self.peer_tx.clone();
-        tokio::spawn(async move {
-            while let Some(event) = rx.recv().await {
-                if forward.send((id, event)).await.is_err() {
-                    return;
-                }
-            }
-        });
-        match Peer::start(offerer, &self.ice_servers, &self.config.bind, tx).await {
-            Ok(peer) => {
-                self.peers.insert(
-                    id,
-                    PeerSlot {
-                        peer: Arc::new(peer),
-                        open: false,
-                    },
-                );
-                self.set_count();
-            }
-            Err(e) => self.emit(EngineEvent::PeerError {
-                peer: id,
-                message: e.to_string(),
-            }),
-        }
-    }
-
-    async fn drop_peer(&mut self, id: ParticipantId) {
-        if let Some(slot) = self.peers.remove(&id) {
-            slot.peer.close().await;
-            self.set_count();
-            self.emit(EngineEvent::PeerClosed(id));
-        }
-    }
-
-    async fn close_all(&mut self) {
-        for id in self.peers.keys().copied().collect::<Vec<_>>() {
-            self.drop_peer(id).await;
-        }
     }
 
     /// Returns false when the session is over for us.
@@ -614,44 +587,19 @@ impl Mesh {
                 self.emit(EngineEvent::Refused { code, message })
             }
             SignalingEvent::Ended { reason, notes } => {
+                self.ended = true;
                 self.consents.clear();
                 self.close_all().await;
                 self.emit(EngineEvent::Ended { reason, notes });
             }
             SignalingEvent::Closed { reason, .. } => {
+                self.ended = true;
                 self.close_all().await;
                 self.emit(EngineEvent::Closed { reason });
                 return false;
             }
         }
         true
-    }
-
-    async fn on_signal(&mut self, from: ParticipantId, data: SignalData) {
-        if !self.present.contains(&from) {
-            return;
-        }
-        if !self.peers.contains_key(&from) {
-            if offers_to(self.me, from) {
-                // We offer to this peer; signaling from it before our offer is stale.
-                if matches!(data, SignalData::Offer { .. }) {
-                    self.emit(EngineEvent::PeerError {
-                        peer: from,
-                        message: "an offer from a peer that should answer".into(),
-                    });
-                }
-                return;
-            }
-            self.open_peer(from, false).await;
-        }
-        if let Some(slot) = self.peers.get(&from)
-            && let Err(e) = slot.peer.handle_signal(data).await
-        {
-            self.emit(EngineEvent::PeerError {
-                peer: from,
-                message: e.to_string(),
-            });
-        }
     }
 
     async fn on_peer(&mut self, from: ParticipantId, event: PeerEvent) {
@@ -665,6 +613,8 @@ impl Mesh {
                     self.emit(EngineEvent::PeerOpen(from));
                     // A customer who connects later still sees what was published.
                     self.send_published(from).await;
+                    // Transfers broken with the previous connection go on from where they were.
+                    self.resume_transfers(from).await;
                 }
             }
             PeerEvent::Message(bytes) => match PeerMessage::decode(&bytes, self.me) {
@@ -687,7 +637,7 @@ impl Mesh {
                 Ok(PeerMessage::SystemInfoRequest { id }) => self.answer_system_info(from, id),
                 Ok(PeerMessage::SystemInfo { id, info }) => self.settle(from, id, Ok(info)),
                 Ok(PeerMessage::Refused { id, reason }) => {
-                    if !self.transfer_refused(from, id, &reason) {
+                    if !self.transfer_refused(from, id, &reason).await {
                         self.settle(from, id, Err(EngineError::Refused(reason)))
                     }
                 }
@@ -704,12 +654,8 @@ impl Mesh {
                     message: e.to_string(),
                 }),
             },
-            PeerEvent::FileData { id, bytes } => self.on_file_data(from, id, bytes).await,
-            PeerEvent::Closed => {
-                if self.peers.contains_key(&from) {
-                    self.drop_peer(from).await;
-                }
-            }
+            PeerEvent::FileChannel { id, stream } => self.on_file_channel(from, id, stream).await,
+            PeerEvent::Closed => self.connection_lost(from).await,
         }
     }
 
@@ -734,6 +680,9 @@ impl Mesh {
             Cmd::RevokeConsent { capability, reply } => {
                 // Enforced here first, at once; then recorded by the service.
                 self.consents.remove(&capability);
+                if capability == Capability::FileTransfer {
+                    self.file_transfer_revoked().await;
+                }
                 let _ = reply.send(
                     self.signaling
                         .command(Command::RevokeConsent { capability })
@@ -757,6 +706,9 @@ impl Mesh {
                 reply,
             } => {
                 let _ = reply.send(self.approve_transfer(from, id, allow).await);
+            }
+            Cmd::BreakConnection { peer, reply } => {
+                let _ = reply.send(self.break_connection(peer).await);
             }
             Cmd::Raw { to, bytes, reply } => {
                 let result = match self.peers.get(&to) {
@@ -816,8 +768,8 @@ impl Mesh {
         }
         if granted {
             self.consents.insert(capability);
-        } else {
-            self.consents.remove(&capability);
+        } else if self.consents.remove(&capability) && capability == Capability::FileTransfer {
+            self.file_transfer_revoked().await;
         }
         self.signaling
             .command(Command::AnswerConsent {

@@ -3,6 +3,10 @@
 //! inside its chosen folder and checks the SHA-256, and the CSR's engine reports the metadata
 //! to the session record.
 
+#[path = "receiving.rs"]
+mod receiving;
+pub(super) use receiving::Note;
+
 use super::{EngineEvent, Mesh};
 use crate::error::EngineError;
 use sha2::{Digest, Sha256};
@@ -11,7 +15,6 @@ use tether_protocol::{
     Activity, Capability, Command, ParticipantId, PeerMessage, PublishedFile, TransferDirection,
     TransferOutcome, TransferReport, check_file_name,
 };
-use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 
 /// Progress is reported at most once per this many bytes (and at the end), so a large file
@@ -46,18 +49,6 @@ pub(super) enum Waiting {
     Send { name: String, path: PathBuf },
 }
 
-pub(super) struct Incoming {
-    name: String,
-    size: u64,
-    sha256: String,
-    file: tokio::fs::File,
-    part: PathBuf,
-    dest: PathBuf,
-    hasher: Sha256,
-    received: u64,
-    reply: Option<Reply>,
-}
-
 pub(super) struct Outgoing {
     direction: TransferDirection,
     path: PathBuf,
@@ -65,16 +56,36 @@ pub(super) struct Outgoing {
     size: u64,
     sha256: String,
     reply: Option<Reply>,
+    /// The task sending the bytes, once accepted (replaced when the receiver resumes).
+    task: Option<AbortOnDrop>,
+}
+
+/// A file we asked a peer for, and our request (sent again on a new connection).
+pub(super) struct Fetching {
+    request: PeerMessage,
+    pub(super) reply: Option<Reply>,
+}
+
+/// A spawned task that is stopped when its owner drops it.
+pub(super) struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 #[derive(Default)]
 pub(super) struct Transfers {
     pub(super) waiting: std::collections::HashMap<Key, Waiting>,
-    pub(super) incoming: std::collections::HashMap<Key, Incoming>,
+    pub(super) incoming: std::collections::HashMap<Key, receiving::Incoming>,
     pub(super) outgoing: std::collections::HashMap<Key, Outgoing>,
     /// Fetches and downloads we asked for: the peer's offer with this id is accepted without
     /// a prompt.
-    pub(super) fetching: std::collections::HashMap<Key, Option<Reply>>,
+    pub(super) fetching: std::collections::HashMap<Key, Fetching>,
+    /// The message that closed each finished transfer on this side (`file_result` or
+    /// `refused`), sent again if the peer asks about it after a broken connection lost it.
+    pub(super) closed: std::collections::HashMap<Key, PeerMessage>,
     /// Basic mode, CSR side: the files this CSR published, by id.
     pub(super) published: std::collections::BTreeMap<u64, (PathBuf, PublishedFile)>,
 }
@@ -112,26 +123,6 @@ fn readable_inside(dir: &Path, name: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// Create the partial file for `name` in `dir`: never over an existing file, never through a
-/// symlink (`create_new` fails on any existing entry, dangling links included).
-async fn create_part(
-    dir: &Path,
-    name: &str,
-) -> Result<(tokio::fs::File, PathBuf, PathBuf), String> {
-    let dest = inside(dir, name)?;
-    if std::fs::symlink_metadata(&dest).is_ok() {
-        return Err(format!("{name} already exists in the folder"));
-    }
-    let part = dir.join(format!(".{name}.part"));
-    let file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&part)
-        .await
-        .map_err(|e| format!("can't create {name}: {e}"))?;
-    Ok((file, part, dest))
-}
-
 impl Mesh {
     fn files_dir(&self) -> Result<&Path, String> {
         self.config
@@ -166,10 +157,57 @@ impl Mesh {
         slot.peer.send_text(&msg.to_json()).await
     }
 
-    async fn refuse(&self, to: ParticipantId, id: u64, reason: String) {
-        let _ = self
-            .send_peer(to, &PeerMessage::Refused { id, reason })
+    /// Refuse transfer `id` (or give it up); remembered, so a peer that asks again after a
+    /// broken connection gets the same answer.
+    async fn refuse(&mut self, to: ParticipantId, id: u64, reason: String) {
+        self.close_transfer(to, id, PeerMessage::Refused { id, reason })
             .await;
+    }
+
+    /// Send the message that closes transfer `id` and remember it.
+    async fn close_transfer(&mut self, to: ParticipantId, id: u64, msg: PeerMessage) {
+        let _ = self.send_peer(to, &msg).await;
+        self.transfers.closed.insert((to, id), msg);
+    }
+
+    /// A message about transfer `id` that this side already knows: one under way is ignored
+    /// (each side resumes its own part on a new connection); a closed one gets its closing
+    /// message again.
+    async fn known(&mut self, from: ParticipantId, id: u64) -> bool {
+        let key = (from, id);
+        if let Some(msg) = self.transfers.closed.get(&key) {
+            let _ = self.send_peer(from, msg).await;
+            return true;
+        }
+        let t = &self.transfers;
+        t.waiting.contains_key(&key)
+            || t.outgoing.contains_key(&key)
+            || t.incoming.contains_key(&key)
+    }
+
+    /// On a new connection to `peer`, send again what the broken one may have lost: our
+    /// requests for files, and our offers (the receiver ignores those it has, answers those it
+    /// closed, and resumes its own part with `file_accept`).
+    pub(super) async fn resend_transfers(&mut self, peer: ParticipantId) {
+        let mut again: Vec<PeerMessage> = Vec::new();
+        for ((p, _), fetching) in &self.transfers.fetching {
+            if *p == peer {
+                again.push(fetching.request.clone());
+            }
+        }
+        for ((p, id), out) in &self.transfers.outgoing {
+            if *p == peer {
+                again.push(PeerMessage::FileOffer {
+                    id: *id,
+                    name: out.name.clone(),
+                    size: out.size,
+                    sha256: out.sha256.clone(),
+                });
+            }
+        }
+        for msg in again {
+            let _ = self.send_peer(peer, &msg).await;
+        }
     }
 
     /// CSR: offer a local file to a customer.
@@ -208,6 +246,7 @@ impl Mesh {
                         size,
                         sha256,
                         reply: Some(reply),
+                        task: None,
                     },
                 );
             }
@@ -229,12 +268,14 @@ impl Mesh {
         }
         let id = self.next_request;
         self.next_request += 1;
-        match self
-            .send_peer(from, &PeerMessage::FileFetch { id, name })
-            .await
-        {
+        let request = PeerMessage::FileFetch { id, name };
+        match self.send_peer(from, &request).await {
             Ok(()) => {
-                self.transfers.fetching.insert((from, id), Some(reply));
+                let fetching = Fetching {
+                    request,
+                    reply: Some(reply),
+                };
+                self.transfers.fetching.insert((from, id), fetching);
             }
             Err(e) => {
                 let _ = reply.send(Err(e));
@@ -298,12 +339,14 @@ impl Mesh {
             let _ = reply.send(Err(EngineError::Invalid(e)));
             return;
         }
-        match self
-            .send_peer(from, &PeerMessage::FileDownload { id })
-            .await
-        {
+        let request = PeerMessage::FileDownload { id };
+        match self.send_peer(from, &request).await {
             Ok(()) => {
-                self.transfers.fetching.insert((from, id), Some(reply));
+                let fetching = Fetching {
+                    request,
+                    reply: Some(reply),
+                };
+                self.transfers.fetching.insert((from, id), fetching);
             }
             Err(e) => {
                 let _ = reply.send(Err(e));
@@ -334,9 +377,13 @@ impl Mesh {
                 size,
                 sha256,
             } => {
-                if let Some(reply) = self.transfers.fetching.remove(&(from, id)) {
+                if let Some(fetching) = self.transfers.fetching.remove(&(from, id)) {
                     // The file we asked for: accept without a prompt.
-                    self.receive(from, id, name, size, sha256, reply).await;
+                    let offer = receiving::Offer { name, size, sha256 };
+                    self.receive(from, id, offer, true, fetching.reply).await;
+                    return;
+                }
+                if self.known(from, id).await {
                     return;
                 }
                 let checked = self.transfer_allowed_from(from).and_then(|()| {
@@ -370,6 +417,9 @@ impl Mesh {
                 }
             }
             PeerMessage::FileFetch { id, name } => {
+                if self.known(from, id).await {
+                    return;
+                }
                 let checked = self
                     .transfer_allowed_from(from)
                     .and_then(|()| readable_inside(self.files_dir()?, &name));
@@ -395,44 +445,17 @@ impl Mesh {
                     Err(reason) => self.refuse(from, id, reason).await,
                 }
             }
-            PeerMessage::FileAccept { id } => {
-                let Some(out) = self.transfers.outgoing.get(&(from, id)) else {
-                    self.emit(EngineEvent::PeerError {
-                        peer: from,
-                        message: format!("an accept for unknown transfer {id}"),
-                    });
-                    return;
-                };
-                let Some(slot) = self.peers.get(&from) else {
-                    return;
-                };
-                let (peer, path, total) = (slot.peer.clone(), out.path.clone(), out.size);
-                let events = self.events.clone();
-                tokio::spawn(async move {
-                    let last = std::sync::atomic::AtomicU64::new(0);
-                    let progress = |bytes: u64| {
-                        let before = last.swap(bytes, std::sync::atomic::Ordering::Relaxed);
-                        if report_progress(before, bytes, total) {
-                            let _ =
-                                events.try_send(EngineEvent::TransferProgress { id, bytes, total });
-                        }
-                    };
-                    let result = match tokio::fs::File::open(&path).await {
-                        Ok(file) => peer.send_file(id, file, progress).await.map(|_| ()),
-                        Err(e) => Err(EngineError::from(e)),
-                    };
-                    if let Err(e) = result {
-                        let _ = events.try_send(EngineEvent::PeerError {
-                            peer: from,
-                            message: format!("sending file {id}: {e}"),
-                        });
-                    }
-                });
-            }
+            PeerMessage::FileAccept { id, offset } => self.accepted(from, id, offset).await,
             PeerMessage::FilesPublished { files } if self.is_csr(from) => {
                 self.emit(EngineEvent::FilesPublished { from, files });
             }
             PeerMessage::FileDownload { id } => {
+                // Asked again after a broken connection: our offer is sent again on its own.
+                // Otherwise it is a new download, even of a file downloaded before.
+                if self.transfers.outgoing.contains_key(&(from, id)) {
+                    return;
+                }
+                self.transfers.closed.remove(&(from, id));
                 let checked = self.publishing_allowed().and_then(|()| {
                     if self.is_csr(from) {
                         return Err("files are published for customers".to_owned());
@@ -452,6 +475,7 @@ impl Mesh {
                             size: file.size,
                             sha256: file.sha256.clone(),
                             reply: None,
+                            task: None,
                         };
                         self.transfers.outgoing.insert((from, id), out);
                         let offer = PeerMessage::FileOffer {
@@ -510,7 +534,8 @@ impl Mesh {
         }
         match waiting {
             Waiting::Receive { name, size, sha256 } => {
-                self.receive(from, id, name, size, sha256, None).await;
+                let offer = receiving::Offer { name, size, sha256 };
+                self.receive(from, id, offer, false, None).await;
             }
             Waiting::Send { name, path } => {
                 let (size, sha256) = digest(path.clone()).await?;
@@ -523,6 +548,7 @@ impl Mesh {
                         size,
                         sha256: sha256.clone(),
                         reply: None,
+                        task: None,
                     },
                 );
                 self.send_peer(
@@ -540,139 +566,131 @@ impl Mesh {
         Ok(())
     }
 
-    /// Open the partial file and tell the sender to go.
-    async fn receive(
+    /// The receiver is ready from `offset` on (0 at first, more when it resumes): the sender's
+    /// endpoint checks again that it may send, then (re)starts the bytes.
+    async fn accepted(&mut self, from: ParticipantId, id: u64, offset: u64) {
+        let Some(out) = self.transfers.outgoing.get(&(from, id)) else {
+            if !self.known(from, id).await {
+                self.emit(EngineEvent::PeerError {
+                    peer: from,
+                    message: format!("an accept for unknown transfer {id}"),
+                });
+            }
+            return;
+        };
+        let allowed = if offset > out.size {
+            Err(format!(
+                "offset {offset} is past the end of the file ({} bytes)",
+                out.size
+            ))
+        } else {
+            match out.direction {
+                // The customer's endpoint: rules 10/11 and its own user's consent, again.
+                TransferDirection::FromCustomer => self.transfer_allowed_from(from),
+                TransferDirection::Published => self.publishing_allowed(),
+                TransferDirection::ToCustomer => Ok(()),
+            }
+        };
+        if let Err(reason) = allowed {
+            self.refuse(from, id, reason.clone()).await;
+            self.fail_outgoing(from, id, reason).await;
+            return;
+        }
+        let Some(slot) = self.peers.get(&from).filter(|s| s.open) else {
+            return; // the receiver accepts again on the next connection
+        };
+        let peer = slot.peer.clone();
+        let Some(out) = self.transfers.outgoing.get_mut(&(from, id)) else {
+            return;
+        };
+        let (path, total) = (out.path.clone(), out.size);
+        let (events, notes) = (self.events.clone(), self.notes_tx.clone());
+        if offset > 0 {
+            let _ = events.try_send(EngineEvent::TransferResumed { id, offset, total });
+        }
+        // A task still sending over a previous connection stops here.
+        out.task = Some(AbortOnDrop(tokio::spawn(async move {
+            let last = std::sync::atomic::AtomicU64::new(offset);
+            let progress = |bytes: u64| {
+                let before = last.swap(bytes, std::sync::atomic::Ordering::Relaxed);
+                if report_progress(before, bytes, total) {
+                    let _ = events.try_send(EngineEvent::TransferProgress { id, bytes, total });
+                }
+            };
+            let result = match tokio::fs::File::open(&path).await {
+                Ok(file) => peer.send_file(id, file, offset, progress).await.map(|_| ()),
+                Err(e) => Err(EngineError::from(e)),
+            };
+            let _ = notes
+                .send(Note::Sent {
+                    to: from,
+                    id,
+                    result,
+                })
+                .await;
+        })));
+    }
+
+    /// Our sending task ended. A broken connection is not an error: the receiver resumes over
+    /// the next one. Anything else (the file can't be read) fails the transfer.
+    pub(super) async fn sent(
         &mut self,
-        from: ParticipantId,
+        to: ParticipantId,
         id: u64,
-        name: String,
-        size: u64,
-        sha256: String,
-        reply: Option<Reply>,
+        result: Result<(), EngineError>,
     ) {
-        let dir = match self.files_dir() {
-            Ok(d) => d.to_owned(),
-            Err(e) => return self.fail_receive(from, id, e, reply).await,
-        };
-        let (file, part, dest) = match create_part(&dir, &name).await {
-            Ok(x) => x,
-            Err(e) => return self.fail_receive(from, id, e, reply).await,
-        };
-        let incoming = Incoming {
-            name,
-            size,
-            sha256,
-            file,
-            part,
-            dest,
-            hasher: Sha256::new(),
-            received: 0,
-            reply,
-        };
-        self.transfers.incoming.insert((from, id), incoming);
-        if self
-            .send_peer(from, &PeerMessage::FileAccept { id })
-            .await
-            .is_ok()
-            && size == 0
-        {
-            self.complete(from, id).await;
+        match result {
+            Ok(()) | Err(EngineError::Closed) => {}
+            Err(e) => {
+                let reason = format!("sending file {id}: {e}");
+                self.emit(EngineEvent::PeerError {
+                    peer: to,
+                    message: reason.clone(),
+                });
+                self.refuse(to, id, reason.clone()).await;
+                self.fail_outgoing(to, id, reason).await;
+            }
         }
     }
 
-    async fn fail_receive(
-        &mut self,
-        from: ParticipantId,
-        id: u64,
-        reason: String,
-        reply: Option<Reply>,
-    ) {
-        self.refuse(from, id, reason.clone()).await;
-        if let Some(reply) = reply {
+    /// Give up an outgoing transfer: tell the program and the one who asked, and the record.
+    async fn fail_outgoing(&mut self, to: ParticipantId, id: u64, reason: String) {
+        let Some(mut out) = self.transfers.outgoing.remove(&(to, id)) else {
+            return;
+        };
+        let done = TransferDone {
+            id,
+            name: out.name.clone(),
+            size: out.size,
+            sha256: out.sha256.clone(),
+        };
+        self.finished(to, &done, false, out.direction).await;
+        if let Some(reply) = out.reply.take() {
             let _ = reply.send(Err(EngineError::Invalid(reason)));
         }
     }
 
-    /// Bytes of an incoming transfer.
-    pub(super) async fn on_file_data(&mut self, from: ParticipantId, id: u64, bytes: Vec<u8>) {
-        let Some(inc) = self.transfers.incoming.get_mut(&(from, id)) else {
-            self.emit(EngineEvent::PeerError {
-                peer: from,
-                message: format!("data for unknown transfer {id}"),
-            });
-            return;
-        };
-        let before = inc.received;
-        inc.received += bytes.len() as u64;
-        if inc.received > inc.size {
-            let inc = self.transfers.incoming.remove(&(from, id));
-            if let Some(inc) = inc {
-                let _ = tokio::fs::remove_file(&inc.part).await;
-            }
-            self.emit(EngineEvent::PeerError {
-                peer: from,
-                message: format!("transfer {id} sent more than it announced"),
-            });
-            return;
+    /// The local user revoked the `file_transfer` consent: every advanced transfer with a CSR
+    /// stops at once, and requests waiting for an answer are refused (rule 12, enforced here).
+    pub(super) async fn file_transfer_revoked(&mut self) {
+        let reason = "the customer revoked consent to file transfer".to_owned();
+        let waiting: Vec<_> = self.transfers.waiting.drain().map(|(k, _)| k).collect();
+        for (from, id) in waiting {
+            self.refuse(from, id, reason.clone()).await;
         }
-        inc.hasher.update(&bytes);
-        let write = inc.file.write_all(&bytes).await;
-        let (received, size) = (inc.received, inc.size);
-        if let Err(e) = write {
-            self.emit(EngineEvent::PeerError {
-                peer: from,
-                message: format!("writing transfer {id}: {e}"),
-            });
-            return;
+        for (from, id) in self.transfers.incoming_approved() {
+            self.abandon_incoming(from, id, reason.clone(), true).await;
         }
-        if report_progress(before, received, size) {
-            self.emit(EngineEvent::TransferProgress {
-                id,
-                bytes: received,
-                total: size,
-            });
-        }
-        if received == size {
-            self.complete(from, id).await;
-        }
-    }
-
-    /// Every byte arrived: check the hash, move the file into place, tell the sender.
-    async fn complete(&mut self, from: ParticipantId, id: u64) {
-        let Some(mut inc) = self.transfers.incoming.remove(&(from, id)) else {
-            return;
-        };
-        let _ = inc.file.flush().await;
-        let got = hex(&inc.hasher.finalize_reset());
-        let mut ok = got == inc.sha256;
-        if ok
-            && (std::fs::symlink_metadata(&inc.dest).is_ok()
-                || tokio::fs::rename(&inc.part, &inc.dest).await.is_err())
-        {
-            ok = false;
-        }
-        if !ok {
-            let _ = tokio::fs::remove_file(&inc.part).await;
-        }
-        let _ = self
-            .send_peer(from, &PeerMessage::FileResult { id, ok })
-            .await;
-        let done = TransferDone {
-            id,
-            name: inc.name.clone(),
-            size: inc.size,
-            sha256: got,
-        };
-        self.finished(from, &done, ok, TransferDirection::FromCustomer)
-            .await;
-        if let Some(reply) = inc.reply.take() {
-            let _ = reply.send(if ok {
-                Ok(done)
-            } else {
-                Err(EngineError::Invalid(
-                    "the file's checksum did not match".into(),
-                ))
-            });
+        let sending: Vec<_> = self
+            .transfers
+            .outgoing
+            .iter()
+            .filter(|(_, out)| out.direction == TransferDirection::FromCustomer)
+            .map(|(k, _)| *k)
+            .collect();
+        for (to, id) in sending {
+            self.refuse(to, id, reason.clone()).await;
+            self.fail_outgoing(to, id, reason.clone()).await;
         }
     }
 
@@ -713,12 +731,31 @@ impl Mesh {
         }
     }
 
-    /// A refusal of one of our transfers.
-    pub(super) fn transfer_refused(&mut self, from: ParticipantId, id: u64, reason: &str) -> bool {
+    /// A refusal of one of our transfers (declined, or stopped by the other side).
+    pub(super) async fn transfer_refused(
+        &mut self,
+        from: ParticipantId,
+        id: u64,
+        reason: &str,
+    ) -> bool {
         let reply = if let Some(mut out) = self.transfers.outgoing.remove(&(from, id)) {
+            if out.task.is_some() {
+                // Stopped under way (not declined at the prompt): a failed transfer.
+                let done = TransferDone {
+                    id,
+                    name: out.name.clone(),
+                    size: out.size,
+                    sha256: String::new(),
+                };
+                self.finished(from, &done, false, out.direction).await;
+            }
             out.reply.take()
-        } else if let Some(reply) = self.transfers.fetching.remove(&(from, id)) {
-            reply
+        } else if let Some(fetching) = self.transfers.fetching.remove(&(from, id)) {
+            fetching.reply
+        } else if self.transfers.incoming.contains_key(&(from, id)) {
+            self.abandon_incoming(from, id, reason.to_owned(), false)
+                .await;
+            return true;
         } else {
             return false;
         };

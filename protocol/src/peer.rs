@@ -11,6 +11,10 @@ use std::fmt;
 pub const CONTROL_CHANNEL: &str = "tether";
 /// One control message, in bytes.
 pub const MAX_PEER_MESSAGE_BYTES: usize = 16 * 1024;
+/// The bytes of a file travel in binary messages of at most this size on the `file-ID` channel.
+/// It fits one SCTP DATA chunk of webrtc-rs (1191-byte packets: 1160 bytes of payload), which
+/// moves 3–5 times faster there than messages that must be fragmented (BENCHMARKS.md).
+pub const FILE_CHUNK_BYTES: usize = 1152;
 /// One chat message, in characters.
 pub const MAX_CHAT_CHARS: usize = 4000;
 
@@ -46,8 +50,14 @@ pub enum PeerMessage {
     /// A CSR asks to fetch `name` from the customer's chosen folder; the customer approves, then
     /// offers it with the same id.
     FileFetch { id: u64, name: String },
-    /// The receiver is ready for transfer `id`.
-    FileAccept { id: u64 },
+    /// The receiver is ready for transfer `id`: the sender sends the bytes from `offset` on.
+    /// The first accept has offset 0; after a broken connection the receiver accepts again with
+    /// the number of bytes it has written (the last confirmed offset), and the transfer resumes.
+    FileAccept {
+        id: u64,
+        #[serde(default)]
+        offset: u64,
+    },
     /// The receiver got every byte of transfer `id`; `ok` when the SHA-256 matched.
     FileResult { id: u64, ok: bool },
     /// Basic mode: the files a CSR publishes (the whole list, sent again when it changes).
@@ -294,6 +304,19 @@ mod tests {
             );
         }
         assert!(offers_to(P(1), P(2)) && !offers_to(P(2), P(1)));
+    }
+
+    #[test]
+    fn an_accept_without_offset_starts_at_zero() {
+        for (json, offset) in [
+            (&br#"{"type":"file_accept","id":7}"#[..], 0),
+            (br#"{"type":"file_accept","id":7,"offset":4096}"#, 4096),
+        ] {
+            assert_eq!(
+                PeerMessage::decode(json, P(2)),
+                Ok(PeerMessage::FileAccept { id: 7, offset })
+            );
+        }
     }
 
     #[test]

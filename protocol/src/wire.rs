@@ -30,6 +30,9 @@ pub enum SignalData {
         sdp_m_line_index: Option<u16>,
     },
     EndOfCandidates,
+    /// The answering side lost its connection to this participant and asks the offering side
+    /// for a new one (a new offer). The offering side restarts on its own.
+    Restart,
 }
 
 /// First message on a connection: protocol version and the participant token from joining.

@@ -192,6 +192,13 @@ fn optional_fields_take_their_defaults() {
                 data: SignalData::EndOfCandidates,
             }),
         ),
+        (
+            r#"{"type":"signal","to":2,"data":{"kind":"restart"}}"#,
+            ClientMessage::Signal(Signal {
+                to: P2,
+                data: SignalData::Restart,
+            }),
+        ),
         // Unknown extra fields are ignored, for forward compatibility.
         (
             r#"{"type":"leave","extra":[1,2]}"#,

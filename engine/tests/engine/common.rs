@@ -1,6 +1,9 @@
 //! Helpers shared by the engine's integration tests: a real service with a signed-in admin,
-//! customers joining by code, and waits on engine events (every wait bounded).
+//! customers joining by code, folders and files for transfers, and waits on engine events
+//! (every wait bounded).
 
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tether_engine::service::{Invitation, Seat, ServiceUrl};
 use tether_engine::{Engine, EngineConfig, EngineEvent};
@@ -149,4 +152,89 @@ pub async fn consent(
         matches!(e, EngineEvent::Session(Event::ConsentAnswered { capability: c, granted: g, .. }) if *c == capability && *g == granted)
     })
     .await;
+}
+
+/// An empty folder of this test process.
+pub fn folder(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tether-files-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("folder");
+    dir
+}
+
+/// Write `size` bytes that are not all alike (so a reordered or repeated chunk changes the
+/// hash); returns their SHA-256.
+pub fn write(path: &Path, size: usize) -> String {
+    let bytes: Vec<u8> = (0..size)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(path, &bytes).expect("write");
+    hash(path)
+}
+
+pub fn hash(path: &Path) -> String {
+    let bytes = std::fs::read(path).expect("read");
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The admin (as controlling CSR) and a customer, Carl, each with a folder for files, their
+/// control channels open.
+pub struct FilePair {
+    pub session_id: String,
+    pub csr: Engine,
+    pub csr_ev: Receiver<EngineEvent>,
+    pub csr_dir: PathBuf,
+    pub carl: Engine,
+    pub carl_ev: Receiver<EngineEvent>,
+    pub carl_dir: PathBuf,
+}
+
+pub async fn file_pair(url: &ServiceUrl, admin: &str, tag: &str) -> FilePair {
+    let (csr_dir, carl_dir) = (
+        folder(&format!("{tag}-csr")),
+        folder(&format!("{tag}-carl")),
+    );
+    let csr_seat = url.start_session(admin, None, None).await.expect("start");
+    let carl_seat = customer(url, admin, &csr_seat.session_id, "Carl").await;
+    let config = |dir: &PathBuf| EngineConfig {
+        files_dir: Some(dir.clone()),
+        ..loopback()
+    };
+    let (csr, mut csr_ev) = Engine::connect(url, &csr_seat, config(&csr_dir))
+        .await
+        .expect("csr");
+    let (carl, mut carl_ev) = Engine::connect(url, &carl_seat, config(&carl_dir))
+        .await
+        .expect("carl");
+    mesh_open(&mut csr_ev, &[carl.me()]).await;
+    mesh_open(&mut carl_ev, &[csr.me()]).await;
+    FilePair {
+        session_id: csr_seat.session_id,
+        csr,
+        csr_ev,
+        csr_dir,
+        carl,
+        carl_ev,
+        carl_dir,
+    }
+}
+
+/// The admin sets the file-transfer mode (`off`, `basic`, `advanced`).
+pub async fn file_transfer_mode(url: &ServiceUrl, admin: &str, mode: &str) {
+    let mut settings = url
+        .request("GET", "/api/v1/admin/settings", Some(admin), None)
+        .await
+        .expect("settings");
+    settings["file_transfer"] = mode.into();
+    url.request(
+        "PUT",
+        "/api/v1/admin/settings",
+        Some(admin),
+        Some(&settings),
+    )
+    .await
+    .expect("file transfer mode");
 }

@@ -3,36 +3,13 @@
 //! outside the chosen folder; the service must show the transfer activity running; and the
 //! record gets the metadata.
 
-use crate::common::{consent, customer, mesh_open, service, until};
-use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
-use tether_engine::{Engine, EngineConfig, EngineError, EngineEvent, TransferDone};
+use crate::common::{
+    FilePair, consent, file_pair, file_transfer_mode, hash, service, until, write,
+};
+use std::path::Path;
+use tether_engine::{Engine, EngineError, EngineEvent, TransferDone};
 use tether_protocol::{Activity, Capability, Command, Event};
 use tokio::sync::mpsc::Receiver;
-
-fn folder(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tether-files-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("folder");
-    dir
-}
-
-fn write(path: &Path, size: usize) -> String {
-    // Bytes that are not all alike, so a reordered or repeated chunk changes the hash.
-    let bytes: Vec<u8> = (0..size)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
-    std::fs::write(path, &bytes).expect("write");
-    hash(path)
-}
-
-fn hash(path: &Path) -> String {
-    let bytes = std::fs::read(path).expect("read");
-    Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// The customer answers the next transfer request.
 async fn answer(carl: &Engine, events: &mut Receiver<EngineEvent>, allow: bool) -> (u64, String) {
@@ -52,35 +29,17 @@ async fn answer(carl: &Engine, events: &mut Receiver<EngineEvent>, allow: bool) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn advanced_transfers_both_ways_with_the_customers_approval() {
     let (service, url, admin) = service("files").await;
-    let mut settings = url
-        .request("GET", "/api/v1/admin/settings", Some(&admin), None)
-        .await
-        .expect("settings");
-    settings["file_transfer"] = "advanced".into();
-    url.request(
-        "PUT",
-        "/api/v1/admin/settings",
-        Some(&admin),
-        Some(&settings),
-    )
-    .await
-    .expect("advanced");
-    let (csr_dir, carl_dir) = (folder("csr"), folder("carl"));
-    let csr_seat = url.start_session(&admin, None, None).await.expect("start");
-    let carl_seat = customer(&url, &admin, &csr_seat.session_id, "Carl").await;
-    let config = |dir: &PathBuf| EngineConfig {
-        bind: vec!["127.0.0.1:0".into()],
-        files_dir: Some(dir.clone()),
-    };
-    let (csr, mut csr_ev) = Engine::connect(&url, &csr_seat, config(&csr_dir))
-        .await
-        .expect("csr");
-    let (carl, mut carl_ev) = Engine::connect(&url, &carl_seat, config(&carl_dir))
-        .await
-        .expect("carl");
+    file_transfer_mode(&url, &admin, "advanced").await;
+    let FilePair {
+        session_id,
+        csr,
+        mut csr_ev,
+        csr_dir,
+        carl,
+        mut carl_ev,
+        carl_dir,
+    } = file_pair(&url, &admin, "advanced").await;
     let c = carl.me();
-    mesh_open(&mut csr_ev, &[c]).await;
-    mesh_open(&mut carl_ev, &[csr.me()]).await;
 
     let one = csr_dir.join("one.bin");
     write(&one, 1);
@@ -229,7 +188,7 @@ async fn advanced_transfers_both_ways_with_the_customers_approval() {
         matches!(e, EngineEvent::Closed { .. })
     })
     .await;
-    let path = format!("/api/v1/sessions/{}", csr_seat.session_id);
+    let path = format!("/api/v1/sessions/{}", session_id);
     let record = url
         .request("GET", &path, Some(&admin), None)
         .await
@@ -267,22 +226,16 @@ async fn advanced_transfers_both_ways_with_the_customers_approval() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_mode_publishes_files_that_customers_choose_to_download() {
     let (service, url, admin) = service("basic").await; // default settings: file transfer basic
-    let (csr_dir, carl_dir) = (folder("basic-csr"), folder("basic-carl"));
-    let csr_seat = url.start_session(&admin, None, None).await.expect("start");
-    let carl_seat = customer(&url, &admin, &csr_seat.session_id, "Carl").await;
-    let config = |dir: &PathBuf| EngineConfig {
-        bind: vec!["127.0.0.1:0".into()],
-        files_dir: Some(dir.clone()),
-    };
-    let (csr, mut csr_ev) = Engine::connect(&url, &csr_seat, config(&csr_dir))
-        .await
-        .expect("csr");
-    let (carl, mut carl_ev) = Engine::connect(&url, &carl_seat, config(&carl_dir))
-        .await
-        .expect("carl");
-    let (a, c) = (csr.me(), carl.me());
-    mesh_open(&mut csr_ev, &[c]).await;
-    mesh_open(&mut carl_ev, &[a]).await;
+    let FilePair {
+        session_id,
+        csr,
+        mut csr_ev,
+        csr_dir,
+        carl,
+        mut carl_ev,
+        carl_dir,
+    } = file_pair(&url, &admin, "basic").await;
+    let a = csr.me();
 
     // Rule 10: advanced transfer is refused by the service when the admin allows basic only.
     csr.command(Command::StartActivity {
@@ -354,7 +307,7 @@ async fn basic_mode_publishes_files_that_customers_choose_to_download() {
     let record = url
         .request(
             "GET",
-            &format!("/api/v1/sessions/{}", csr_seat.session_id),
+            &format!("/api/v1/sessions/{}", session_id),
             Some(&admin),
             None,
         )

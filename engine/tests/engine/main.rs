@@ -1,11 +1,12 @@
 //! The engine's integration tests against a real service on loopback, in one test binary:
 //! signaling, the WebRTC mesh with chat, consent with system information, the customer helper
-//! binary, and teardown.
+//! binary, file transfer (resuming after a broken connection too), and teardown.
 
 mod common;
 mod consent;
 mod files;
 mod helper;
 mod mesh;
+mod resume;
 mod signaling;
 mod teardown;

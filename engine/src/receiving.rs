@@ -1,0 +1,426 @@
+//! The receiving side of a file transfer: the `.part` file inside the chosen folder, a writer
+//! task per connection that hashes and writes the bytes as they arrive, the check at the end,
+//! and resuming from the bytes written when a connection breaks half-way.
+
+use super::super::{EngineEvent, Mesh};
+use super::{Reply, TransferDone, hex, inside, report_progress};
+use crate::error::EngineError;
+use crate::peer::FileStream;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use tether_protocol::{ParticipantId, PeerMessage, TransferDirection};
+use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::sync::{mpsc, oneshot};
+
+/// The writer buffers this much before each write to the `.part` file.
+const WRITE_BUFFER: usize = 256 * 1024;
+
+/// What a sender announced.
+pub(in super::super) struct Offer {
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// The `.part` file and the hash of the bytes written to it so far.
+pub(in super::super) struct Sink {
+    file: BufWriter<tokio::fs::File>,
+    hasher: Sha256,
+    /// Bytes written: the offset the transfer resumes from.
+    received: u64,
+}
+
+pub(in super::super) struct Incoming {
+    offer: Offer,
+    part: PathBuf,
+    dest: PathBuf,
+    reply: Option<Reply>,
+    /// A customer receiving from a CSR checks rules 10/11 and its consent again on resuming.
+    recheck: bool,
+    /// None while a writer task holds it.
+    sink: Option<Sink>,
+    /// Dropping it stops the writer task (the transfer was given up).
+    stop: Option<oneshot::Sender<()>>,
+}
+
+/// Why a writer task stopped.
+pub(in super::super) enum End {
+    /// Every announced byte is written and flushed.
+    Complete,
+    /// The channel closed first (its connection broke): resume later from `received`.
+    Broken,
+    /// The sender sent more than it announced.
+    TooMuch,
+    /// Writing the `.part` file failed.
+    Write(String),
+    /// The transfer was given up on this side.
+    Stopped,
+}
+
+/// What transfer tasks report to the mesh.
+pub(in super::super) enum Note {
+    Received {
+        from: ParticipantId,
+        id: u64,
+        sink: Box<Sink>,
+        end: End,
+    },
+    Sent {
+        to: ParticipantId,
+        id: u64,
+        result: Result<(), EngineError>,
+    },
+}
+
+/// Create the partial file for `name` in `dir`: never over an existing file, never through a
+/// symlink (`create_new` fails on any existing entry, dangling links included).
+async fn create_part(
+    dir: &Path,
+    name: &str,
+) -> Result<(tokio::fs::File, PathBuf, PathBuf), String> {
+    let dest = inside(dir, name)?;
+    if std::fs::symlink_metadata(&dest).is_ok() {
+        return Err(format!("{name} already exists in the folder"));
+    }
+    let part = dir.join(format!(".{name}.part"));
+    let file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&part)
+        .await
+        .map_err(|e| format!("can't create {name}: {e}"))?;
+    Ok((file, part, dest))
+}
+
+/// Write one connection's worth of a transfer's bytes, then hand the sink back.
+async fn write(
+    mut stream: FileStream,
+    mut sink: Sink,
+    size: u64,
+    id: u64,
+    events: mpsc::Sender<EngineEvent>,
+    mut stop: oneshot::Receiver<()>,
+) -> (Sink, End) {
+    let end = loop {
+        let bytes = tokio::select! {
+            bytes = stream.next() => bytes,
+            _ = &mut stop => break End::Stopped,
+        };
+        let Some(bytes) = bytes else {
+            break End::Broken;
+        };
+        let before = sink.received;
+        let now = before + bytes.len() as u64;
+        if now > size {
+            break End::TooMuch;
+        }
+        sink.hasher.update(&bytes);
+        if let Err(e) = sink.file.write_all(&bytes).await {
+            break End::Write(e.to_string());
+        }
+        sink.received = now;
+        if report_progress(before, now, size) {
+            let total = size;
+            let _ = events.try_send(EngineEvent::TransferProgress {
+                id,
+                bytes: now,
+                total,
+            });
+        }
+        if now == size {
+            break End::Complete;
+        }
+    };
+    // What is written is on disk before anyone counts on it (the confirmed offset).
+    let end = match (end, sink.file.flush().await) {
+        (End::Complete | End::Broken, Err(e)) => End::Write(e.to_string()),
+        (end, _) => end,
+    };
+    stream.close().await;
+    (sink, end)
+}
+
+impl super::Transfers {
+    /// Incoming transfers this endpoint's user approved at a prompt.
+    pub(in super::super) fn incoming_approved(&self) -> Vec<(ParticipantId, u64)> {
+        self.incoming
+            .iter()
+            .filter(|(_, inc)| inc.recheck)
+            .map(|(k, _)| *k)
+            .collect()
+    }
+}
+
+impl Mesh {
+    /// Open the partial file and tell the sender to go. `asked`: this side asked for the file
+    /// (a fetch or a download) rather than approving it at a prompt; `reply` awaits the end.
+    pub(in super::super) async fn receive(
+        &mut self,
+        from: ParticipantId,
+        id: u64,
+        offer: Offer,
+        asked: bool,
+        reply: Option<Reply>,
+    ) {
+        let created = match self.files_dir() {
+            Ok(dir) => create_part(dir, &offer.name).await,
+            Err(e) => Err(e),
+        };
+        let (file, part, dest) = match created {
+            Ok(x) => x,
+            Err(reason) => {
+                self.refuse(from, id, reason.clone()).await;
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(EngineError::Invalid(reason)));
+                }
+                return;
+            }
+        };
+        let size = offer.size;
+        let incoming = Incoming {
+            offer,
+            part,
+            dest,
+            recheck: !asked,
+            reply,
+            sink: Some(Sink {
+                file: BufWriter::with_capacity(WRITE_BUFFER, file),
+                hasher: Sha256::new(),
+                received: 0,
+            }),
+            stop: None,
+        };
+        self.transfers.incoming.insert((from, id), incoming);
+        let accept = PeerMessage::FileAccept { id, offset: 0 };
+        if self.send_peer(from, &accept).await.is_ok() && size == 0 {
+            self.complete(from, id).await;
+        }
+    }
+
+    /// The sender opened the channel of transfer `id`: a writer task takes the bytes.
+    pub(in super::super) async fn on_file_channel(
+        &mut self,
+        from: ParticipantId,
+        id: u64,
+        stream: FileStream,
+    ) {
+        let (stop_tx, stop) = oneshot::channel();
+        let taken = self
+            .transfers
+            .incoming
+            .get_mut(&(from, id))
+            .and_then(|inc| {
+                let sink = inc.sink.take()?;
+                inc.stop = Some(stop_tx);
+                Some((sink, inc.offer.size))
+            });
+        let Some((sink, size)) = taken else {
+            stream.close().await;
+            self.emit(EngineEvent::PeerError {
+                peer: from,
+                message: format!("a data channel for transfer {id}, which is not expecting one"),
+            });
+            return;
+        };
+        let (events, notes) = (self.events.clone(), self.notes_tx.clone());
+        tokio::spawn(async move {
+            let (sink, end) = write(stream, sink, size, id, events, stop).await;
+            let _ = notes
+                .send(Note::Received {
+                    from,
+                    id,
+                    sink: Box::new(sink),
+                    end,
+                })
+                .await;
+        });
+    }
+
+    pub(in super::super) async fn on_transfer_note(&mut self, note: Note) {
+        match note {
+            Note::Sent { to, id, result } => self.sent(to, id, result).await,
+            Note::Received {
+                from,
+                id,
+                sink,
+                end,
+            } => {
+                // Gone meanwhile (the participant left, the session ended): nothing to keep.
+                let Some(inc) = self.transfers.incoming.get_mut(&(from, id)) else {
+                    return;
+                };
+                inc.stop = None;
+                match end {
+                    End::Stopped => {}
+                    End::Complete => {
+                        inc.sink = Some(*sink);
+                        self.complete(from, id).await;
+                    }
+                    End::Broken => {
+                        inc.sink = Some(*sink);
+                        // A new connection may be up already; otherwise this waits for it.
+                        if self.peers.get(&from).is_some_and(|s| s.open) {
+                            self.resume(from, id).await;
+                        }
+                    }
+                    End::TooMuch => {
+                        let reason = format!("transfer {id} sent more than it announced");
+                        self.emit(EngineEvent::PeerError {
+                            peer: from,
+                            message: reason.clone(),
+                        });
+                        let result = PeerMessage::FileResult { id, ok: false };
+                        self.close_transfer(from, id, result).await;
+                        self.abandon_incoming(from, id, reason, false).await;
+                    }
+                    End::Write(e) => {
+                        let reason = format!("writing transfer {id}: {e}");
+                        self.abandon_incoming(from, id, reason, true).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A new connection to `from` is open: every transfer with it that broke goes on.
+    pub(in super::super) async fn resume_transfers(&mut self, from: ParticipantId) {
+        self.resend_transfers(from).await;
+        let broken: Vec<u64> = self
+            .transfers
+            .incoming
+            .iter()
+            .filter(|((p, _), inc)| *p == from && inc.sink.is_some())
+            .map(|((_, id), _)| *id)
+            .collect();
+        for id in broken {
+            self.resume(from, id).await;
+        }
+    }
+
+    /// Accept again from the bytes written; a customer's endpoint first checks again that the
+    /// CSR may still send (rules 10/11, its user's consent).
+    async fn resume(&mut self, from: ParticipantId, id: u64) {
+        let Some(inc) = self.transfers.incoming.get(&(from, id)) else {
+            return;
+        };
+        let (recheck, total) = (inc.recheck, inc.offer.size);
+        let offset = inc.sink.as_ref().map_or(0, |s| s.received);
+        if recheck && let Err(reason) = self.transfer_allowed_from(from) {
+            return self.abandon_incoming(from, id, reason, true).await;
+        }
+        let accept = PeerMessage::FileAccept { id, offset };
+        if self.send_peer(from, &accept).await.is_ok() {
+            self.emit(EngineEvent::TransferResumed { id, offset, total });
+        }
+    }
+
+    /// Every byte arrived: check the hash, move the file into place, tell the sender.
+    async fn complete(&mut self, from: ParticipantId, id: u64) {
+        let Some(mut inc) = self.transfers.incoming.remove(&(from, id)) else {
+            return;
+        };
+        let Some(sink) = inc.sink.take() else {
+            return;
+        };
+        let got = hex(&sink.hasher.finalize());
+        drop(sink.file);
+        let mut ok = got == inc.offer.sha256;
+        if ok
+            && (std::fs::symlink_metadata(&inc.dest).is_ok()
+                || tokio::fs::rename(&inc.part, &inc.dest).await.is_err())
+        {
+            ok = false;
+        }
+        if !ok {
+            let _ = tokio::fs::remove_file(&inc.part).await;
+        }
+        self.close_transfer(from, id, PeerMessage::FileResult { id, ok })
+            .await;
+        let done = TransferDone {
+            id,
+            name: inc.offer.name.clone(),
+            size: inc.offer.size,
+            sha256: got,
+        };
+        self.finished(from, &done, ok, TransferDirection::FromCustomer)
+            .await;
+        if let Some(reply) = inc.reply.take() {
+            let _ = reply.send(if ok {
+                Ok(done)
+            } else {
+                Err(EngineError::Invalid(
+                    "the file's checksum did not match".into(),
+                ))
+            });
+        }
+    }
+
+    /// Give up an incoming transfer: delete its `.part` file, tell the program (and the
+    /// sender when `tell_peer`), and the record.
+    pub(in super::super) async fn abandon_incoming(
+        &mut self,
+        from: ParticipantId,
+        id: u64,
+        reason: String,
+        tell_peer: bool,
+    ) {
+        let Some(mut inc) = self.transfers.incoming.remove(&(from, id)) else {
+            return;
+        };
+        let _ = tokio::fs::remove_file(&inc.part).await;
+        if tell_peer {
+            self.refuse(from, id, reason.clone()).await;
+        }
+        let done = TransferDone {
+            id,
+            name: inc.offer.name.clone(),
+            size: inc.offer.size,
+            sha256: String::new(),
+        };
+        self.finished(from, &done, false, TransferDirection::FromCustomer)
+            .await;
+        if let Some(reply) = inc.reply.take() {
+            let _ = reply.send(Err(EngineError::Refused(reason)));
+        }
+    }
+
+    /// Transfers with participants who left (or with everyone once the session is over) can
+    /// never resume: give them up.
+    pub(in super::super) async fn abandon_transfers_with_absent(&mut self) {
+        let gone = |mesh: &Mesh, p: &ParticipantId| mesh.ended || !mesh.present.contains(p);
+        let incoming: Vec<_> = self
+            .transfers
+            .incoming
+            .keys()
+            .filter(|(p, _)| gone(self, p))
+            .copied()
+            .collect();
+        for (from, id) in incoming {
+            let reason = format!("participant {} is no longer in the session", from.0);
+            self.abandon_incoming(from, id, reason, false).await;
+        }
+        let outgoing: Vec<_> = self
+            .transfers
+            .outgoing
+            .keys()
+            .filter(|(p, _)| gone(self, p))
+            .copied()
+            .collect();
+        for (to, id) in outgoing {
+            let reason = format!("participant {} is no longer in the session", to.0);
+            self.fail_outgoing(to, id, reason).await;
+        }
+        let ended = self.ended;
+        let present = self.present.clone();
+        self.transfers
+            .waiting
+            .retain(|(p, _), _| !ended && present.contains(p));
+        self.transfers.fetching.retain(|(p, _), fetching| {
+            let keep = !ended && present.contains(p);
+            if !keep && let Some(reply) = fetching.reply.take() {
+                let _ = reply.send(Err(EngineError::Closed));
+            }
+            keep
+        });
+    }
+}

@@ -25,12 +25,12 @@ use webrtc::peer_connection::{
     RTCConfigurationBuilder, RTCIceGatheringState, Registry, register_default_interceptors,
 };
 
-/// The same chunk and back-pressure marks as `Peer::send_file`.
-const CHUNK: usize = 16 * 1024;
-const BUFFER_HIGH: u32 = 1024 * 1024;
-const BUFFER_LOW: u32 = 256 * 1024;
-/// The bounded baseline's send-buffer limit (webrtc-rs's documented browser-like value).
-const SEND_LIMIT: usize = 16 << 20;
+/// The engine's message size (`FILE_CHUNK_BYTES`, one SCTP chunk), and the 16 KiB messages it
+/// used before, for the comparison that made it change.
+const CHUNK: usize = tether_protocol::FILE_CHUNK_BYTES;
+const CHUNK_16K: usize = 16 * 1024;
+/// The same send-buffer limit as `Peer::start`.
+const SEND_LIMIT: usize = 4 << 20;
 const WAIT: Duration = Duration::from_secs(30);
 
 fn bytes_from_env() -> u64 {
@@ -126,10 +126,7 @@ impl PeerConnectionEventHandler for Receiving {
     }
 }
 
-async fn peer_connection(
-    handler: Arc<dyn PeerConnectionEventHandler>,
-    send_limit: Option<usize>,
-) -> impl PeerConnection {
+async fn peer_connection(handler: Arc<dyn PeerConnectionEventHandler>) -> impl PeerConnection {
     let mut media = MediaEngine::default();
     media.register_default_codecs().expect("codecs");
     let registry = register_default_interceptors(Registry::new(), &mut media).expect("registry");
@@ -139,18 +136,17 @@ async fn peer_connection(
         .with_interceptor_registry(registry)
         .with_handler(handler)
         .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
-        .with_data_channel_send_buffer_limit(send_limit.unwrap_or(usize::MAX))
+        .with_data_channel_send_buffer_limit(SEND_LIMIT)
         .build()
         .await
         .expect("peer connection")
 }
 
-/// Seconds from the first send to the last byte received. `send_limit`: the sender
-/// connection's data-channel send-buffer limit (`None`: webrtc-rs's default, unbounded, as
-/// the engine's `Peer::start` leaves it).
-async fn raw(total: u64, send_limit: Option<usize>) -> f64 {
+/// Seconds from the first send to the last byte received, in messages of `chunk` bytes, and
+/// the memory span of the transfer.
+async fn raw(total: u64, chunk: usize) -> (f64, Span) {
     let (gather_tx, mut gather_rx) = mpsc::channel(1);
-    let sender = peer_connection(Arc::new(Gathered(gather_tx)), send_limit).await;
+    let sender = peer_connection(Arc::new(Gathered(gather_tx))).await;
     let init = RTCDataChannelInit {
         ordered: true,
         ..Default::default()
@@ -159,12 +155,6 @@ async fn raw(total: u64, send_limit: Option<usize>) -> f64 {
         .create_data_channel("raw", Some(init))
         .await
         .expect("channel");
-    dc.set_buffered_amount_low_threshold(BUFFER_LOW)
-        .await
-        .expect("low");
-    dc.set_buffered_amount_high_threshold(BUFFER_HIGH)
-        .await
-        .expect("high");
     let offer = sender.create_offer(None).await.expect("offer");
     sender.set_local_description(offer).await.expect("local");
     tokio::time::timeout(WAIT, gather_rx.recv())
@@ -175,15 +165,12 @@ async fn raw(total: u64, send_limit: Option<usize>) -> f64 {
     let (gather_tx, mut gather_rx) = mpsc::channel(1);
     let (done_tx, done_rx) = oneshot::channel();
     let received = Arc::new(AtomicU64::new(0));
-    let receiver = peer_connection(
-        Arc::new(Receiving {
-            gathered: gather_tx,
-            target: total,
-            done: std::sync::Mutex::new(Some(done_tx)),
-            received: received.clone(),
-        }),
-        None,
-    )
+    let receiver = peer_connection(Arc::new(Receiving {
+        gathered: gather_tx,
+        target: total,
+        done: std::sync::Mutex::new(Some(done_tx)),
+        received: received.clone(),
+    }))
     .await;
     receiver
         .set_remote_description(offer)
@@ -204,31 +191,23 @@ async fn raw(total: u64, send_limit: Option<usize>) -> f64 {
             _ => {}
         }
     }
-    // The same loop as `Peer::send_file`, minus the file read and the progress callback.
-    let chunk = vec![0xa5u8; CHUNK];
+    // The same loop as `Peer::send_file` (the channel's events drained beside it), minus the
+    // file read and the progress callback.
+    let drain = tokio::spawn({
+        let dc = dc.clone();
+        async move { while dc.poll().await.is_some() {} }
+    });
+    let block = vec![0xa5u8; chunk];
+    let span = Span::start();
     let start = Instant::now();
     let mut sent = 0u64;
-    let mut refused = 0u64;
     while sent < total {
-        let n = CHUNK.min((total - sent) as usize);
-        while dc.send(BytesMut::from(&chunk[..n])).await.is_err() {
-            refused += 1;
-            match tokio::time::timeout(Duration::from_millis(20), dc.poll()).await {
-                Ok(Some(DataChannelEvent::OnClose)) | Ok(None) => panic!("raw channel closed"),
-                _ => {}
-            }
-        }
+        let n = chunk.min((total - sent) as usize);
+        dc.send(BytesMut::from(&block[..n]))
+            .await
+            .expect("raw channel closed");
         sent += n as u64;
     }
-    let queued = start.elapsed().as_secs_f64();
-    let arrived = received.load(Ordering::Relaxed);
-    println!(
-        "  [raw] last send returned after {queued:.2} s with {} MiB received ({} MiB still \
-         queued in the sender); sends refused: {refused}",
-        arrived >> 20,
-        (total - arrived) >> 20
-    );
-    memory("raw, all sends returned");
     let end = match tokio::time::timeout(Duration::from_secs(600), done_rx).await {
         Ok(Ok(end)) => end,
         _ => panic!(
@@ -237,10 +216,12 @@ async fn raw(total: u64, send_limit: Option<usize>) -> f64 {
         ),
     };
     let secs = end.duration_since(start).as_secs_f64();
+    let span = span.end();
+    drain.abort();
     let _ = dc.close().await;
     let _ = sender.close().await;
     let _ = receiver.close().await;
-    secs
+    (secs, span)
 }
 
 // ── tether: two engines through the real service ─────────────────────────────
@@ -307,6 +288,36 @@ struct Tether {
     wire: f64,
     /// The sender's pre-hash alone, timed the same way (`std::io::copy` into SHA-256).
     prehash: f64,
+    /// RSS right before the transfer and its peak during it, KiB.
+    memory: Span,
+}
+
+/// RSS when a transfer starts and its peak (VmHWM, reset at the start) until it ends, KiB.
+#[derive(Clone, Copy, Default)]
+struct Span {
+    before: u64,
+    peak: u64,
+}
+
+impl Span {
+    fn start() -> Span {
+        reset_peak();
+        Span {
+            before: status_kib("VmRSS"),
+            peak: 0,
+        }
+    }
+
+    fn end(self) -> Span {
+        Span {
+            peak: status_kib("VmHWM"),
+            ..self
+        }
+    }
+
+    fn added(self) -> u64 {
+        self.peak.saturating_sub(self.before)
+    }
 }
 
 async fn tether(total: u64) -> Tether {
@@ -405,10 +416,9 @@ async fn tether(total: u64) -> Tether {
         .expect("hash task");
         start.elapsed().as_secs_f64()
     };
-    memory("tether, file written and pre-hashed");
-
     // Keep the CSR's events drained, as a program would.
     let drain = tokio::spawn(async move { while csr_ev.recv().await.is_some() {} });
+    let span = Span::start();
     let start = Instant::now();
     let sending = tokio::spawn({
         let csr = csr.clone();
@@ -433,6 +443,7 @@ async fn tether(total: u64) -> Tether {
         .expect("task")
         .expect("sent");
     let end = Instant::now();
+    let span = span.end();
     let arrived = std::fs::metadata(carl_dir.join("big.bin"))
         .expect("received file")
         .len();
@@ -455,87 +466,119 @@ async fn tether(total: u64) -> Tether {
         offer: requested.duration_since(start).as_secs_f64(),
         wire: end.duration_since(requested).as_secs_f64(),
         prehash,
+        memory: span,
     }
+}
+
+fn rounds_from_env() -> usize {
+    std::env::var("TRANSFER_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(3)
+}
+
+/// The median of some figures (the lower middle one for an even count).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[(v.len() - 1) / 2]
 }
 
 fn main() {
     let total = bytes_from_env();
+    let rounds = rounds_from_env();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let mbit = |secs: f64| total as f64 * 8.0 / secs / 1e6;
     println!(
-        "transfer bench: {total} bytes ({:.0} MiB), {} CPUs, one process (service, both engines and \
-         the raw peers share it)",
+        "transfer bench: {total} bytes ({:.0} MiB), {rounds} rounds, {} CPUs, one process (service, \
+         both engines and the raw peers share it)",
         total as f64 / (1 << 20) as f64,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     memory("start");
-    let reset = reset_peak();
-    if !reset {
-        println!("  (could not reset VmHWM: peaks below are cumulative)");
+    if !reset_peak() {
+        println!("  (could not reset VmHWM: the memory figures below are not per transfer)");
     }
-    let raw_secs = runtime.block_on(raw(total, None));
-    memory("after raw");
-    let raw_peak = status_kib("VmHWM");
-    reset_peak();
-    memory("before bounded raw, VmHWM reset");
-    let bounded_secs = runtime.block_on(raw(total, Some(SEND_LIMIT)));
-    memory("after bounded raw");
-    let bounded_peak = status_kib("VmHWM");
-    reset_peak();
-    memory("before tether, VmHWM reset");
-    let t = runtime.block_on(tether(total));
-    memory("after tether");
-    let tether_peak = status_kib("VmHWM");
+    // Once: raw webrtc-rs with the 16 KiB messages the engine used before.
+    let (raw16, raw16_mem) = runtime.block_on(raw(total, CHUNK_16K));
+    println!("  raw, 16 KiB messages: {:.0} Mbit/s", mbit(raw16));
+    // Then raw and tether in turns, so a slow spell of the machine hits both.
+    let (mut raws, mut totals, mut wires, mut prehash) = (vec![], vec![], vec![], vec![]);
+    let (mut raw_mem, mut tether_mem) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let (r, r_mem) = runtime.block_on(raw(total, CHUNK));
+        let t = runtime.block_on(tether(total));
+        println!(
+            "  round {round}: raw {:.0} Mbit/s (RSS {:.0} MiB, +{:.1} at peak); tether {:.0} Mbit/s \
+             call to resolve, {:.0} after the offer shown at {:.2} s (RSS {:.0} MiB, +{:.1} at peak)",
+            mbit(r),
+            mib(r_mem.before),
+            mib(r_mem.added()),
+            mbit(t.total),
+            mbit(t.wire),
+            t.offer,
+            mib(t.memory.before),
+            mib(t.memory.added()),
+        );
+        raws.push(r);
+        totals.push(t.total);
+        wires.push(t.wire);
+        prehash.push(t.prehash);
+        raw_mem.push(r_mem);
+        tether_mem.push(t.memory);
+    }
+    memory("end");
 
     println!();
-    println!("| mode | bytes | seconds | Mbit/s | % of raw | peak RSS MiB |");
-    println!("|---|---|---|---|---|---|");
-    let raw_mbit = mbit(raw_secs);
     println!(
-        "| raw webrtc-rs data channel | {total} | {raw_secs:.2} | {raw_mbit:.0} | 100 | {:.0} |",
-        mib(raw_peak)
+        "Medians of {rounds} rounds; min–max in Mbit/s; memory: RSS when the transfer starts and \
+         the most it rose during it, the highest of the rounds (MiB):"
     );
-    let row = |mode: &str, secs: f64, peak: String| {
+    println!();
+    println!(
+        "| mode | bytes | seconds | Mbit/s | min–max | % of raw | RSS at start | rise during |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let raw_mbit = mbit(median(raws.clone()));
+    let row = |mode: &str, secs: &[f64], mem: &[Span]| {
+        let fastest = secs.iter().copied().fold(f64::INFINITY, f64::min);
+        let slowest = secs.iter().copied().fold(0.0, f64::max);
+        let secs = median(secs.to_vec());
+        let before = mem.iter().map(|m| m.before).max().unwrap_or(0);
+        let added = mem.iter().map(|m| m.added()).max().unwrap_or(0);
         println!(
-            "| {mode} | {total} | {secs:.2} | {:.0} | {:.0} | {peak} |",
+            "| {mode} | {total} | {secs:.2} | {:.0} | {:.0}–{:.0} | {:.0} | {:.0} | {:.1} |",
             mbit(secs),
-            100.0 * mbit(secs) / raw_mbit
+            mbit(slowest),
+            mbit(fastest),
+            100.0 * mbit(secs) / raw_mbit,
+            mib(before),
+            mib(added)
         );
     };
     row(
-        "raw, sender send-buffer limit 16 MiB (`send` waits)",
-        bounded_secs,
-        format!("{:.0}", mib(bounded_peak)),
+        &format!("raw webrtc-rs, {CHUNK}-byte messages"),
+        &raws,
+        &raw_mem,
     );
     row(
-        "tether send_file (call to resolve, incl. pre-hash)",
-        t.total,
-        format!("{:.0}", mib(tether_peak)),
+        "raw webrtc-rs, 16 KiB messages (once)",
+        &[raw16],
+        &[raw16_mem],
+    );
+    row(
+        "tether send_file, call to resolve (incl. pre-hash)",
+        &totals,
+        &tether_mem,
     );
     row(
         "tether after the offer (approve, bytes, receiver hash, rename)",
-        t.wire,
-        "same run".into(),
+        &wires,
+        &tether_mem,
     );
     println!();
-    println!(
-        "call to request shown to the customer: {:.2} s; sender pre-hash alone: {:.2} s ({:.0} Mbit/s)",
-        t.offer,
-        t.prehash,
-        mbit(t.prehash)
-    );
-    println!(
-        "peak RSS (VmHWM) {}: raw {:.1} MiB, bounded raw {:.1} MiB, tether {:.1} MiB",
-        if reset {
-            "per part, reset between parts"
-        } else {
-            "cumulative"
-        },
-        mib(raw_peak),
-        mib(bounded_peak),
-        mib(tether_peak)
-    );
+    println!("sender pre-hash alone (median): {:.2} s", median(prehash));
 }

@@ -9,11 +9,15 @@ use crate::peer::FileStream;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use tether_protocol::{ParticipantId, PeerMessage, TransferDirection};
-use tokio::io::{AsyncWriteExt, BufWriter};
+use std::io::Write;
 use tokio::sync::{mpsc, oneshot};
 
-/// The writer buffers this much before each write to the `.part` file.
-const WRITE_BUFFER: usize = 256 * 1024;
+/// Bytes go to the disk in blocks of this size...
+const BLOCK: usize = 256 * 1024;
+/// ...with up to this many blocks queued for the disk thread, so a slow write (page-cache
+/// writeback) does not stop the channel from being read: a stalled reader lets the SCTP window
+/// close, and webrtc-rs then waits for the sender's zero-window probe before going on.
+const DISK_QUEUE: usize = 32;
 
 /// What a sender announced.
 pub(in super::super) struct Offer {
@@ -24,7 +28,7 @@ pub(in super::super) struct Offer {
 
 /// The `.part` file and the hash of the bytes written to it so far.
 pub(in super::super) struct Sink {
-    file: BufWriter<tokio::fs::File>,
+    file: std::fs::File,
     hasher: Sha256,
     /// Bytes written: the offset the transfer resumes from.
     received: u64,
@@ -62,7 +66,7 @@ pub(in super::super) enum Note {
     Received {
         from: ParticipantId,
         id: u64,
-        sink: Box<Sink>,
+        sink: Option<Box<Sink>>,
         end: End,
     },
     Sent {
@@ -77,7 +81,7 @@ pub(in super::super) enum Note {
 async fn create_part(
     dir: &Path,
     name: &str,
-) -> Result<(tokio::fs::File, PathBuf, PathBuf), String> {
+) -> Result<(std::fs::File, PathBuf, PathBuf), String> {
     let dest = inside(dir, name)?;
     if std::fs::symlink_metadata(&dest).is_ok() {
         return Err(format!("{name} already exists in the folder"));
@@ -89,19 +93,29 @@ async fn create_part(
         .open(&part)
         .await
         .map_err(|e| format!("can't create {name}: {e}"))?;
-    Ok((file, part, dest))
+    Ok((file.into_std().await, part, dest))
 }
 
-/// Write one connection's worth of a transfer's bytes, then hand the sink back.
+/// Write one connection's worth of a transfer's bytes, then hand the sink back (none if the
+/// disk thread failed unexpectedly). This task reads the channel and hashes; a blocking thread
+/// writes the blocks.
 async fn write(
     mut stream: FileStream,
-    mut sink: Sink,
+    sink: Sink,
     size: u64,
     id: u64,
     events: mpsc::Sender<EngineEvent>,
     mut stop: oneshot::Receiver<()>,
-) -> (Sink, End) {
-    let end = loop {
+) -> (Option<Sink>, End) {
+    let Sink {
+        file,
+        mut hasher,
+        mut received,
+    } = sink;
+    let (disk, blocks) = mpsc::channel::<Vec<u8>>(DISK_QUEUE);
+    let writer = tokio::task::spawn_blocking(move || to_disk(file, blocks));
+    let mut block = Vec::with_capacity(BLOCK);
+    let mut end = loop {
         let bytes = tokio::select! {
             bytes = stream.next() => bytes,
             _ = &mut stop => break End::Stopped,
@@ -109,16 +123,20 @@ async fn write(
         let Some(bytes) = bytes else {
             break End::Broken;
         };
-        let before = sink.received;
+        let before = received;
         let now = before + bytes.len() as u64;
         if now > size {
             break End::TooMuch;
         }
-        sink.hasher.update(&bytes);
-        if let Err(e) = sink.file.write_all(&bytes).await {
-            break End::Write(e.to_string());
+        hasher.update(&bytes);
+        block.extend_from_slice(&bytes);
+        received = now;
+        if block.len() >= BLOCK || now == size {
+            let full = std::mem::replace(&mut block, Vec::with_capacity(BLOCK));
+            if disk.send(full).await.is_err() {
+                break End::Write("the disk writer stopped".into());
+            }
         }
-        sink.received = now;
         if report_progress(before, now, size) {
             let total = size;
             let _ = events.try_send(EngineEvent::TransferProgress {
@@ -131,13 +149,45 @@ async fn write(
             break End::Complete;
         }
     };
-    // What is written is on disk before anyone counts on it (the confirmed offset).
-    let end = match (end, sink.file.flush().await) {
-        (End::Complete | End::Broken, Err(e)) => End::Write(e.to_string()),
-        (end, _) => end,
-    };
+    // Bytes received but not yet handed over are written too: the confirmed offset is what is
+    // on disk, and every byte counted in `received` is.
+    if !block.is_empty() {
+        let _ = disk.send(block).await;
+    }
+    drop(disk);
+    let joined = writer.await;
     stream.close().await;
-    (sink, end)
+    let file = match joined {
+        Ok((file, Ok(()))) => file,
+        Ok((file, Err(e))) => {
+            if !matches!(end, End::TooMuch | End::Stopped) {
+                end = End::Write(e.to_string());
+            }
+            file
+        }
+        // The thread panicked: nothing more can be said of the file.
+        Err(e) => return (None, End::Write(e.to_string())),
+    };
+    let sink = Sink {
+        file,
+        hasher,
+        received,
+    };
+    (Some(sink), end)
+}
+
+/// Write each block in turn, flushing at the end; stops at the first error.
+fn to_disk(
+    mut file: std::fs::File,
+    mut blocks: mpsc::Receiver<Vec<u8>>,
+) -> (std::fs::File, std::io::Result<()>) {
+    while let Some(block) = blocks.blocking_recv() {
+        if let Err(e) = file.write_all(&block) {
+            return (file, Err(e));
+        }
+    }
+    let flushed = file.flush();
+    (file, flushed)
 }
 
 impl super::Transfers {
@@ -184,7 +234,7 @@ impl Mesh {
             recheck: !asked,
             reply,
             sink: Some(Sink {
-                file: BufWriter::with_capacity(WRITE_BUFFER, file),
+                file,
                 hasher: Sha256::new(),
                 received: 0,
             }),
@@ -229,7 +279,7 @@ impl Mesh {
                 .send(Note::Received {
                     from,
                     id,
-                    sink: Box::new(sink),
+                    sink: sink.map(Box::new),
                     end,
                 })
                 .await;
@@ -250,14 +300,13 @@ impl Mesh {
                     return;
                 };
                 inc.stop = None;
+                inc.sink = sink.map(|s| *s);
                 match end {
                     End::Stopped => {}
                     End::Complete => {
-                        inc.sink = Some(*sink);
                         self.complete(from, id).await;
                     }
                     End::Broken => {
-                        inc.sink = Some(*sink);
                         // A new connection may be up already; otherwise this waits for it.
                         if self.peers.get(&from).is_some_and(|s| s.open) {
                             self.resume(from, id).await;

@@ -97,7 +97,7 @@ async fn create_part(
 }
 
 /// Write one connection's worth of a transfer's bytes, then hand the sink back (none if the
-/// disk thread failed unexpectedly). This task reads the channel and hashes; a blocking thread
+/// disk thread failed unexpectedly). This task reads the channel; a blocking thread hashes and
 /// writes the blocks.
 async fn write(
     mut stream: FileStream,
@@ -109,11 +109,11 @@ async fn write(
 ) -> (Option<Sink>, End) {
     let Sink {
         file,
-        mut hasher,
+        hasher,
         mut received,
     } = sink;
     let (disk, blocks) = mpsc::channel::<Vec<u8>>(DISK_QUEUE);
-    let writer = tokio::task::spawn_blocking(move || to_disk(file, blocks));
+    let writer = tokio::task::spawn_blocking(move || to_disk(file, hasher, blocks));
     let mut block = Vec::with_capacity(BLOCK);
     let mut end = loop {
         let bytes = tokio::select! {
@@ -128,7 +128,6 @@ async fn write(
         if now > size {
             break End::TooMuch;
         }
-        hasher.update(&bytes);
         block.extend_from_slice(&bytes);
         received = now;
         if block.len() >= BLOCK || now == size {
@@ -157,13 +156,13 @@ async fn write(
     drop(disk);
     let joined = writer.await;
     stream.close().await;
-    let file = match joined {
-        Ok((file, Ok(()))) => file,
-        Ok((file, Err(e))) => {
+    let (file, hasher) = match joined {
+        Ok((file, hasher, Ok(()))) => (file, hasher),
+        Ok((file, hasher, Err(e))) => {
             if !matches!(end, End::TooMuch | End::Stopped) {
                 end = End::Write(e.to_string());
             }
-            file
+            (file, hasher)
         }
         // The thread panicked: nothing more can be said of the file.
         Err(e) => return (None, End::Write(e.to_string())),
@@ -176,18 +175,20 @@ async fn write(
     (Some(sink), end)
 }
 
-/// Write each block in turn, flushing at the end; stops at the first error.
+/// Hash and write each block in turn, flushing at the end; stops at the first write error.
 fn to_disk(
     mut file: std::fs::File,
+    mut hasher: Sha256,
     mut blocks: mpsc::Receiver<Vec<u8>>,
-) -> (std::fs::File, std::io::Result<()>) {
+) -> (std::fs::File, Sha256, std::io::Result<()>) {
     while let Some(block) = blocks.blocking_recv() {
+        hasher.update(&block);
         if let Err(e) = file.write_all(&block) {
-            return (file, Err(e));
+            return (file, hasher, Err(e));
         }
     }
     let flushed = file.flush();
-    (file, flushed)
+    (file, hasher, flushed)
 }
 
 impl super::Transfers {

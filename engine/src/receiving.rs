@@ -7,9 +7,9 @@ use super::{Reply, TransferDone, hex, inside, report_progress};
 use crate::error::EngineError;
 use crate::peer::FileStream;
 use sha2::{Digest, Sha256};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use tether_protocol::{ParticipantId, PeerMessage, TransferDirection};
-use std::io::Write;
 use tokio::sync::{mpsc, oneshot};
 
 /// Bytes go to the disk in blocks of this size...
@@ -78,10 +78,7 @@ pub(in super::super) enum Note {
 
 /// Create the partial file for `name` in `dir`: never over an existing file, never through a
 /// symlink (`create_new` fails on any existing entry, dangling links included).
-async fn create_part(
-    dir: &Path,
-    name: &str,
-) -> Result<(std::fs::File, PathBuf, PathBuf), String> {
+async fn create_part(dir: &Path, name: &str) -> Result<(std::fs::File, PathBuf, PathBuf), String> {
     let dest = inside(dir, name)?;
     if std::fs::symlink_metadata(&dest).is_ok() {
         return Err(format!("{name} already exists in the folder"));

@@ -60,6 +60,18 @@ pub(super) struct Outgoing {
     task: Option<AbortOnDrop>,
 }
 
+impl Outgoing {
+    /// What the program and the record learn of this transfer when it ends.
+    fn done(&self, id: u64) -> TransferDone {
+        TransferDone {
+            id,
+            name: self.name.clone(),
+            size: self.size,
+            sha256: self.sha256.clone(),
+        }
+    }
+}
+
 /// A file we asked a peer for, and our request (sent again on a new connection).
 pub(super) struct Fetching {
     request: PeerMessage,
@@ -493,12 +505,7 @@ impl Mesh {
                 let Some(mut out) = self.transfers.outgoing.remove(&(from, id)) else {
                     return;
                 };
-                let done = TransferDone {
-                    id,
-                    name: out.name.clone(),
-                    size: out.size,
-                    sha256: out.sha256.clone(),
-                };
+                let done = out.done(id);
                 self.finished(from, &done, ok, out.direction).await;
                 if let Some(reply) = out.reply.take() {
                     let _ = reply.send(if ok {
@@ -658,12 +665,7 @@ impl Mesh {
         let Some(mut out) = self.transfers.outgoing.remove(&(to, id)) else {
             return;
         };
-        let done = TransferDone {
-            id,
-            name: out.name.clone(),
-            size: out.size,
-            sha256: out.sha256.clone(),
-        };
+        let done = out.done(id);
         self.finished(to, &done, false, out.direction).await;
         if let Some(reply) = out.reply.take() {
             let _ = reply.send(Err(EngineError::Invalid(reason)));
@@ -741,13 +743,8 @@ impl Mesh {
         let reply = if let Some(mut out) = self.transfers.outgoing.remove(&(from, id)) {
             if out.task.is_some() {
                 // Stopped under way (not declined at the prompt): a failed transfer.
-                let done = TransferDone {
-                    id,
-                    name: out.name.clone(),
-                    size: out.size,
-                    sha256: String::new(),
-                };
-                self.finished(from, &done, false, out.direction).await;
+                self.finished(from, &out.done(id), false, out.direction)
+                    .await;
             }
             out.reply.take()
         } else if let Some(fetching) = self.transfers.fetching.remove(&(from, id)) {

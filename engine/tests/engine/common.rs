@@ -58,7 +58,7 @@ pub async fn mesh_open(events: &mut Receiver<EngineEvent>, others: &[Participant
 pub fn loopback() -> EngineConfig {
     EngineConfig {
         bind: vec!["127.0.0.1:0".into()],
-        files_dir: None,
+        ..Default::default()
     }
 }
 
@@ -237,4 +237,79 @@ pub async fn file_transfer_mode(url: &ServiceUrl, admin: &str, mode: &str) {
     )
     .await
     .expect("file transfer mode");
+}
+
+/// The customer answers the next transfer request; returns its id and file name.
+pub async fn answer_transfer(
+    customer: &Engine,
+    events: &mut Receiver<EngineEvent>,
+    allow: bool,
+) -> (u64, String) {
+    let request = until(events, "transfer request", |e| {
+        matches!(e, EngineEvent::TransferRequest { .. })
+    })
+    .await;
+    let EngineEvent::TransferRequest { id, from, name, .. } = request else {
+        unreachable!()
+    };
+    customer
+        .approve_transfer(from, id, allow)
+        .await
+        .expect("answer");
+    (id, name)
+}
+
+/// The CSR starts `activity`; returns once `watcher` has seen it in the roster (the service's
+/// word, which the engines act on).
+pub async fn start_activity(
+    csr: &Engine,
+    watcher: &mut Receiver<EngineEvent>,
+    activity: tether_protocol::Activity,
+) {
+    csr.command(tether_protocol::Command::StartActivity {
+        activity,
+        target: None,
+    })
+    .await
+    .expect("start");
+    until(watcher, "activity in the roster", |e| {
+        matches!(e, EngineEvent::Roster(r) if r.activities.iter().any(|a| a.activity == activity))
+    })
+    .await;
+}
+
+/// The CSR ends the session; once it has closed, the record's file transfers, each as the
+/// values of `fields` (strings) in order.
+pub async fn end_and_read_transfers(
+    csr: (&Engine, &mut Receiver<EngineEvent>),
+    url: &ServiceUrl,
+    admin: &str,
+    session_id: &str,
+    fields: &[&str],
+) -> Vec<Vec<String>> {
+    csr.0.end("files done").await.expect("end");
+    until(csr.1, "closed", |e| matches!(e, EngineEvent::Closed { .. })).await;
+    let path = format!("/api/v1/sessions/{session_id}");
+    let record = url
+        .request("GET", &path, Some(admin), None)
+        .await
+        .expect("record");
+    record["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["event"]["type"] == "file_transfer_recorded")
+        .map(|e| {
+            let t = &e["event"]["transfer"];
+            let field = |k: &&str| t[*k].as_str().unwrap_or("").to_owned();
+            fields.iter().map(field).collect()
+        })
+        .collect()
+}
+
+/// The expected rows of [`end_and_read_transfers`].
+pub fn rows(rows: &[&[&str]]) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|r| r.iter().map(|s| s.to_string()).collect())
+        .collect()
 }

@@ -4,27 +4,12 @@
 //! record gets the metadata.
 
 use crate::common::{
-    FilePair, consent, file_pair, file_transfer_mode, hash, service, until, write,
+    FilePair, answer_transfer as answer, consent, end_and_read_transfers, file_pair,
+    file_transfer_mode, hash, rows, service, start_activity, until, write,
 };
 use std::path::Path;
-use tether_engine::{Engine, EngineError, EngineEvent, TransferDone};
+use tether_engine::{EngineError, EngineEvent, TransferDone};
 use tether_protocol::{Activity, Capability, Command, Event};
-use tokio::sync::mpsc::Receiver;
-
-/// The customer answers the next transfer request.
-async fn answer(carl: &Engine, events: &mut Receiver<EngineEvent>, allow: bool) -> (u64, String) {
-    let request = until(events, "transfer request", |e| {
-        matches!(e, EngineEvent::TransferRequest { .. })
-    })
-    .await;
-    let EngineEvent::TransferRequest { id, from, name, .. } = request else {
-        unreachable!()
-    };
-    carl.approve_transfer(from, id, allow)
-        .await
-        .expect("answer");
-    (id, name)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn advanced_transfers_both_ways_with_the_customers_approval() {
@@ -96,14 +81,7 @@ async fn advanced_transfers_both_ways_with_the_customers_approval() {
         matches!(e, EngineEvent::Session(Event::ActivityStopped { .. }))
     })
     .await;
-    csr.command(start(Activity::FileTransferAdvanced))
-        .await
-        .expect("start");
-    until(&mut carl_ev, "activity", |e| {
-        // The engine acts on the roster (the service's word), which follows the event.
-        matches!(e, EngineEvent::Roster(r) if r.activities.iter().any(|a| a.activity == Activity::FileTransferAdvanced))
-    })
-    .await;
+    start_activity(&csr, &mut carl_ev, Activity::FileTransferAdvanced).await;
 
     // Declined: an error for the CSR, nothing written for Carl.
     let sending = tokio::spawn({
@@ -183,40 +161,22 @@ async fn advanced_transfers_both_ways_with_the_customers_approval() {
     .await;
 
     // The record has the completed transfers' metadata, never their contents.
-    csr.end("files done").await.expect("end");
-    until(&mut csr_ev, "closed", |e| {
-        matches!(e, EngineEvent::Closed { .. })
-    })
+    let reported = end_and_read_transfers(
+        (&csr, &mut csr_ev),
+        &url,
+        &admin,
+        &session_id,
+        &["name", "direction"],
+    )
     .await;
-    let path = format!("/api/v1/sessions/{}", session_id);
-    let record = url
-        .request("GET", &path, Some(&admin), None)
-        .await
-        .expect("record");
-    let reported: Vec<(String, String)> = record["events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["event"]["type"] == "file_transfer_recorded")
-        .map(|e| {
-            let t = &e["event"]["transfer"];
-            (
-                t["name"].as_str().unwrap_or("").to_owned(),
-                t["direction"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect();
-    let expected: Vec<(String, String)> = [
-        ("empty.bin", "to_customer"),
-        ("one.bin", "to_customer"),
-        ("big.bin", "to_customer"),
-        ("empty.log", "from_customer"),
-        ("one.log", "from_customer"),
-        ("big.log", "from_customer"),
-    ]
-    .iter()
-    .map(|(n, d)| (n.to_string(), d.to_string()))
-    .collect();
+    let expected = rows(&[
+        &["empty.bin", "to_customer"],
+        &["one.bin", "to_customer"],
+        &["big.bin", "to_customer"],
+        &["empty.log", "from_customer"],
+        &["one.log", "from_customer"],
+        &["big.log", "from_customer"],
+    ]);
     assert_eq!(reported, expected);
     service.stop().await;
     let _ = std::fs::remove_dir_all(csr_dir);
@@ -277,17 +237,7 @@ async fn basic_mode_publishes_files_that_customers_choose_to_download() {
     );
 
     // Active: Carl downloads the one he chose; the record says it was published.
-    csr.command(Command::StartActivity {
-        activity: Activity::FileTransferBasic,
-        target: None,
-    })
-    .await
-    .expect("start");
-    // The engine acts on the roster (the service's word), which follows the event.
-    until(&mut csr_ev, "roster with the activity", |e| {
-        matches!(e, EngineEvent::Roster(r) if r.activities.iter().any(|a| a.activity == Activity::FileTransferBasic))
-    })
-    .await;
+    start_activity(&csr, &mut csr_ev, Activity::FileTransferBasic).await;
     let done = carl.download(a, published.id).await.expect("download");
     assert_eq!(
         (done.sha256.as_str(), hash(&carl_dir.join("manual.pdf"))),
@@ -299,28 +249,15 @@ async fn basic_mode_publishes_files_that_customers_choose_to_download() {
         "{unknown}"
     );
 
-    csr.end("").await.expect("end");
-    until(&mut csr_ev, "closed", |e| {
-        matches!(e, EngineEvent::Closed { .. })
-    })
+    let directions = end_and_read_transfers(
+        (&csr, &mut csr_ev),
+        &url,
+        &admin,
+        &session_id,
+        &["direction"],
+    )
     .await;
-    let record = url
-        .request(
-            "GET",
-            &format!("/api/v1/sessions/{}", session_id),
-            Some(&admin),
-            None,
-        )
-        .await
-        .expect("record");
-    let directions: Vec<&str> = record["events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["event"]["type"] == "file_transfer_recorded")
-        .filter_map(|e| e["event"]["transfer"]["direction"].as_str())
-        .collect();
-    assert_eq!(directions, ["published"]);
+    assert_eq!(directions, rows(&[&["published"]]));
     service.stop().await;
     let _ = std::fs::remove_dir_all(csr_dir);
     let _ = std::fs::remove_dir_all(carl_dir);

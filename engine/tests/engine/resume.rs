@@ -4,10 +4,11 @@
 //! has each transfer once; and revoking consent stops a transfer under way.
 
 use crate::common::{
-    FilePair, consent, file_pair, file_transfer_mode, hash, service, until, write,
+    FilePair, answer_transfer, consent, end_and_read_transfers, file_pair, file_transfer_mode,
+    hash, rows, service, start_activity, until, write,
 };
 use tether_engine::{Engine, EngineError, EngineEvent, TransferDone};
-use tether_protocol::{Activity, Capability, Command, ParticipantId};
+use tether_protocol::{Activity, Capability, ParticipantId};
 use tokio::sync::mpsc::Receiver;
 
 const SIZE: usize = 64 << 20;
@@ -56,17 +57,7 @@ async fn kill_half_way(
 
 /// The customer approves the next transfer request; returns its id.
 async fn approve(carl: &Engine, events: &mut Receiver<EngineEvent>) -> u64 {
-    let request = until(events, "transfer request", |e| {
-        matches!(e, EngineEvent::TransferRequest { .. })
-    })
-    .await;
-    let EngineEvent::TransferRequest { id, from, .. } = request else {
-        unreachable!()
-    };
-    carl.approve_transfer(from, id, true)
-        .await
-        .expect("approve");
-    id
+    answer_transfer(carl, events, true).await.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,16 +81,7 @@ async fn a_transfer_resumes_after_its_connection_is_killed_half_way() {
         true,
     )
     .await;
-    csr.command(Command::StartActivity {
-        activity: Activity::FileTransferAdvanced,
-        target: None,
-    })
-    .await
-    .expect("start");
-    until(&mut carl_ev, "activity", |e| {
-        matches!(e, EngineEvent::Roster(r) if r.activities.iter().any(|x| x.activity == Activity::FileTransferAdvanced))
-    })
-    .await;
+    start_activity(&csr, &mut carl_ev, Activity::FileTransferAdvanced).await;
 
     // To Carl; Carl's side (the answering one) loses the connection.
     let sha = write(&csr_dir.join("to-carl.bin"), SIZE);
@@ -183,38 +165,20 @@ async fn a_transfer_resumes_after_its_connection_is_killed_half_way() {
     assert!(!carl_dir.join("revoked.bin").exists());
     assert!(!carl_dir.join(".revoked.bin.part").exists());
 
-    csr.end("resumed").await.expect("end");
-    until(&mut csr_ev, "closed", |e| {
-        matches!(e, EngineEvent::Closed { .. })
-    })
+    let recorded = end_and_read_transfers(
+        (&csr, &mut csr_ev),
+        &url,
+        &admin,
+        &session_id,
+        &["name", "outcome"],
+    )
     .await;
-    let record = url
-        .request(
-            "GET",
-            &format!("/api/v1/sessions/{session_id}"),
-            Some(&admin),
-            None,
-        )
-        .await
-        .expect("record");
-    let recorded: Vec<(String, String)> = record["events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["event"]["type"] == "file_transfer_recorded")
-        .map(|e| {
-            let t = &e["event"]["transfer"];
-            let field = |k: &str| t[k].as_str().unwrap_or("").to_owned();
-            (field("name"), field("outcome"))
-        })
-        .collect();
-    let want = [
-        ("to-carl.bin", "completed"),
-        ("from-carl.bin", "completed"),
-        ("early.bin", "completed"),
-        ("revoked.bin", "failed"),
-    ]
-    .map(|(n, o)| (n.to_owned(), o.to_owned()));
+    let want = rows(&[
+        &["to-carl.bin", "completed"],
+        &["from-carl.bin", "completed"],
+        &["early.bin", "completed"],
+        &["revoked.bin", "failed"],
+    ]);
     assert_eq!(recorded, want);
     drop((csr, carl));
     service.stop().await;

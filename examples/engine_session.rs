@@ -32,6 +32,7 @@ fn config(dir: &Path) -> EngineConfig {
     EngineConfig {
         bind: vec!["127.0.0.1:0".into()],
         files_dir: Some(dir.to_path_buf()),
+        ..Default::default()
     }
 }
 

@@ -16,6 +16,19 @@ if ! rustup target list --installed --toolchain "$toolchain" | grep -qx wasm32-u
   rustup target add wasm32-unknown-unknown --toolchain "$toolchain"
 fi
 
+step "system packages: cmake (Opus), nasm (fast OpenH264), xcb (scrap), Xvfb, ffmpeg (ffprobe)"
+./scripts/packages.sh
+
+step "a private X display (Xvfb) for capture and input tests"
+xvfb_out=$(mktemp)
+Xvfb -displayfd 3 -nolisten tcp -noreset +extension XTEST +extension RANDR -screen 0 1920x1080x24 \
+  3>"$xvfb_out" >/dev/null 2>&1 &
+xvfb_pid=$!
+trap 'kill $xvfb_pid 2>/dev/null || true; rm -f "$xvfb_out"' EXIT
+for _ in $(seq 100); do [ -s "$xvfb_out" ] && break; sleep 0.1; done
+export DISPLAY=":$(head -n1 "$xvfb_out")"
+echo "Xvfb on $DISPLAY"
+
 step "the protocol crate builds for wasm32 (the browser shim's target)"
 cargo build --locked -p tether-protocol --target wasm32-unknown-unknown
 

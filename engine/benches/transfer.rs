@@ -357,6 +357,7 @@ async fn tether(total: u64) -> Tether {
     let config = |dir: &PathBuf| EngineConfig {
         bind: vec!["127.0.0.1:0".into()],
         files_dir: Some(dir.clone()),
+        ..Default::default()
     };
     let (csr, mut csr_ev) = Engine::connect(&url, &csr_seat, config(&csr_dir))
         .await

@@ -38,6 +38,29 @@ pub struct Args {
     /// Local address for peer connections.
     #[arg(long, default_value = "0.0.0.0:0")]
     pub bind: String,
+    /// The X display to share and control (default: the DISPLAY variable).
+    #[arg(long)]
+    pub display: Option<String>,
+    /// Which monitor to share when the support representative views your desktop (0 = the
+    /// first; `--list-screens` shows them).
+    #[arg(long, default_value_t = 0)]
+    pub monitor: usize,
+    /// The application window to share when the support representative asks to view one
+    /// application: its title (or a part of it), or its X window id as `0x…`.
+    #[arg(long)]
+    pub application: Option<String>,
+}
+
+/// A window named on the command line: `0x…` is an X window id, anything else a title.
+pub fn window_choice(text: &str) -> tether_media::capture::WindowChoice {
+    use tether_media::capture::WindowChoice;
+    match text
+        .strip_prefix("0x")
+        .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+    {
+        Some(id) => WindowChoice::Id(id),
+        None => WindowChoice::Title(text.to_owned()),
+    }
 }
 
 fn capability(name: &str) -> Option<Capability> {
@@ -146,6 +169,9 @@ pub async fn run(args: Args) -> Result<(), EngineError> {
         EngineConfig {
             bind: vec![args.bind.clone()],
             files_dir: args.folder.clone(),
+            x_display: args.display.clone(),
+            monitor: args.monitor,
+            application: args.application.as_deref().map(window_choice),
         },
     )
     .await?;

@@ -11,13 +11,16 @@
 //! `select!`s over socket input, the handle's commands and the heartbeat timer. Events arrive
 //! on a bounded channel the embedding program reads.
 
+mod control;
 pub mod error;
 pub mod helper;
 mod peer;
 pub mod service;
 pub mod session;
+mod sharing;
 pub mod signaling;
 mod system_info;
+pub mod viewing;
 
 pub use error::EngineError;
 pub use session::{ChatLine, Engine, EngineConfig, EngineEvent, TransferDone};

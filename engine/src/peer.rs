@@ -1,6 +1,8 @@
 //! One WebRTC peer connection to one other participant, with the reliable `tether` control
 //! data channel. The only module of the engine that knows webrtc-rs.
 
+mod media;
+
 use crate::error::EngineError;
 use bytes::BytesMut;
 use std::sync::Arc;
@@ -35,6 +37,12 @@ pub enum PeerEvent {
     Message(Vec<u8>),
     /// The remote sender opened the data channel of transfer `id`; its bytes come from `stream`.
     FileChannel { id: u64, stream: FileStream },
+    /// A whole H.264 frame (Annex-B) arrived on the remote's screen track.
+    Video(Vec<u8>),
+    /// An Opus packet arrived on the remote's voice track.
+    Audio(Vec<u8>),
+    /// The remote asks for a keyframe of our screen track (PLI or FIR).
+    KeyframeRequest,
     /// The connection failed or closed.
     Closed,
 }
@@ -117,6 +125,10 @@ impl PeerConnectionEventHandler for Handler {
             tokio::spawn(async move { events.send(PeerEvent::FileChannel { id, stream }).await });
         }
     }
+
+    async fn on_track(&self, track: Arc<dyn webrtc::media_stream::track_remote::TrackRemote>) {
+        tokio::spawn(media::read_remote(track, self.events.clone()));
+    }
 }
 
 /// Forward a channel's events to the session until it closes.
@@ -160,6 +172,8 @@ impl Drop for AbortOnDrop {
 /// A connection to one remote participant.
 pub struct Peer {
     pc: Arc<dyn PeerConnection>,
+    /// The screen and voice tracks we send (silent until something writes to them).
+    tracks: media::Tracks,
     channel: ChannelSlot,
     /// Candidates that arrived before the remote description; added once it is set.
     pending: Mutex<Vec<RTCIceCandidateInit>>,
@@ -185,9 +199,14 @@ impl Peer {
         events: mpsc::Sender<PeerEvent>,
     ) -> Result<Peer, EngineError> {
         let mut media = MediaEngine::default();
-        media.register_default_codecs().map_err(webrtc_err)?;
-        let registry =
-            register_default_interceptors(Registry::new(), &mut media).map_err(webrtc_err)?;
+        media::register_codecs(&mut media).map_err(EngineError::Peer)?;
+        let registry = register_default_interceptors(Registry::new(), &mut media)
+            .map_err(webrtc_err)?
+            // Last in the chain: keyframe requests reach the screen track's owner.
+            .with(
+                rtc::interceptor::Slot::from(14_000),
+                media::KeyframeRequests::default(),
+            );
         let servers = ice_servers
             .iter()
             .map(|s| RTCIceServer {
@@ -217,8 +236,13 @@ impl Peer {
             .build()
             .await
             .map_err(webrtc_err)?;
+        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+        let tracks = media::Tracks::add(&pc, events.clone())
+            .await
+            .map_err(EngineError::Peer)?;
         let peer = Peer {
-            pc: Arc::new(pc),
+            pc,
+            tracks,
             channel,
             pending: Mutex::new(Vec::new()),
             has_remote: AtomicBool::new(false),
@@ -398,6 +422,32 @@ impl Peer {
         }
         drop(drain);
         Ok(at - offset)
+    }
+
+    /// Send one encoded screen frame (Annex-B H.264) lasting `duration`.
+    pub async fn write_video(
+        &self,
+        frame: bytes::Bytes,
+        duration: std::time::Duration,
+    ) -> Result<(), EngineError> {
+        self.tracks
+            .video
+            .write(frame, duration)
+            .await
+            .map_err(EngineError::Peer)
+    }
+
+    /// Send one Opus packet (20 ms).
+    pub async fn write_audio(
+        &self,
+        packet: bytes::Bytes,
+        duration: std::time::Duration,
+    ) -> Result<(), EngineError> {
+        self.tracks
+            .audio
+            .write(packet, duration)
+            .await
+            .map_err(EngineError::Peer)
     }
 
     /// Close the channel and the connection, releasing sockets and tasks.

@@ -2,6 +2,7 @@
 //! participant (a mesh), chat over the peers' control channels, and events for the embedding
 //! program. One task owns all of it; `Engine` is the cheap, cloneable handle.
 
+use crate::control::{Control, Injected};
 use crate::error::EngineError;
 use crate::peer::{IceServer, Peer, PeerEvent};
 use crate::service::{Seat, ServiceUrl};
@@ -11,8 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tether_protocol::{
-    Capability, ChatRecord, Command, EndReason, Event, MAX_CHAT_CHARS, MAX_RECORDED_CHAT_LINES,
-    Millis, ParticipantId, PeerMessage, Roster, SystemInfo, chat_recipients, check_text,
+    Capability, ChatRecord, Command, EndReason, Event, InputEvent, MAX_CHAT_CHARS,
+    MAX_RECORDED_CHAT_LINES, Millis, ParticipantId, PeerMessage, Roster, SystemInfo,
+    chat_recipients, check_text,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -37,6 +39,13 @@ pub struct EngineConfig {
     /// The folder this participant chose for file transfer: received files are written only
     /// here, and a customer's files are fetched only from here. None: no file transfer.
     pub files_dir: Option<std::path::PathBuf>,
+    /// The X display shared and controlled on this machine (None: the `DISPLAY` variable).
+    pub x_display: Option<String>,
+    /// The monitor shared for desktop view and control, by its index in the display's list.
+    pub monitor: usize,
+    /// The application window this participant chose to share for application view and
+    /// control (None: application sharing is refused).
+    pub application: Option<tether_media::capture::WindowChoice>,
 }
 
 impl Default for EngineConfig {
@@ -44,6 +53,9 @@ impl Default for EngineConfig {
         EngineConfig {
             bind: vec!["0.0.0.0:0".into()],
             files_dir: None,
+            x_display: None,
+            monitor: 0,
+            application: None,
         }
     }
 }
@@ -75,6 +87,25 @@ pub enum EngineEvent {
     PeerError {
         peer: ParticipantId,
         message: String,
+    },
+    /// This endpoint started sharing its screen (`source`) with `to`, or stopped (`source` None).
+    /// A customer's program shows this: its screen is seen while it is.
+    Sharing {
+        to: Vec<ParticipantId>,
+        source: Option<String>,
+    },
+    /// A picture of `from`'s shared screen, decoded.
+    Screen {
+        from: ParticipantId,
+        picture: crate::viewing::Picture,
+    },
+    /// Capture, encoding or decoding failed, in words.
+    MediaError(String),
+    /// Input events from `from` are not injected into this machine, and why (told once until
+    /// the reason changes or injection works again).
+    InputRefused {
+        from: ParticipantId,
+        reason: String,
     },
     Ended {
         reason: EndReason,
@@ -124,6 +155,11 @@ enum Cmd {
     },
     Command(Command),
     Transcript(oneshot::Sender<Vec<ChatLine>>),
+    Input {
+        to: ParticipantId,
+        event: InputEvent,
+        reply: oneshot::Sender<Result<(), EngineError>>,
+    },
     Raw {
         to: ParticipantId,
         bytes: Vec<u8>,
@@ -241,6 +277,10 @@ impl Engine {
             pending: HashMap::new(),
             next_request: 1,
             transfers: transfer::Transfers::default(),
+            control: Control::default(),
+            sharing: Default::default(),
+            viewing: Default::default(),
+            share_problem: None,
         };
         let first = welcome.roster.clone();
         tokio::spawn(mesh.run(first, signals, commands, peer_events, notes));
@@ -463,6 +503,23 @@ impl Engine {
 
     /// Send raw bytes to one peer's control channel, bypassing the encoder: for tests that play
     /// a misbehaving peer.
+    /// Send a remote-control input event to `to` (the customer whose machine we control). The
+    /// customer's endpoint injects it only while its user allows control and our control
+    /// activity runs; otherwise it tells its own program (`EngineEvent::InputRefused`).
+    pub async fn send_input(
+        &self,
+        to: ParticipantId,
+        event: InputEvent,
+    ) -> Result<(), EngineError> {
+        event.validate().map_err(EngineError::Invalid)?;
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Input { to, event, reply })
+            .await
+            .map_err(|_| EngineError::Closed)?;
+        rx.await.map_err(|_| EngineError::Closed)?
+    }
+
     pub async fn send_raw(&self, to: ParticipantId, bytes: Vec<u8>) -> Result<(), EngineError> {
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -514,6 +571,13 @@ struct Mesh {
     >,
     next_request: u64,
     transfers: transfer::Transfers,
+    /// Remote control of this machine (customer side).
+    control: Control,
+    /// Our screen going out, and the screens coming in.
+    sharing: crate::sharing::Sharing,
+    viewing: crate::viewing::Viewing,
+    /// The last reason sharing could not be planned, told once.
+    share_problem: Option<String>,
 }
 
 impl Mesh {
@@ -568,7 +632,9 @@ impl Mesh {
         match event {
             SignalingEvent::Roster(roster) => {
                 self.reconcile(&roster).await;
+                self.control.roster_changed(&roster);
                 self.emit(EngineEvent::Roster(roster));
+                self.update_sharing();
             }
             SignalingEvent::Event(e) => {
                 if let Event::ConsentRequested {
@@ -589,11 +655,17 @@ impl Mesh {
             SignalingEvent::Ended { reason, notes } => {
                 self.ended = true;
                 self.consents.clear();
+                self.control.stop();
+                self.sharing.stop();
+                self.viewing.clear();
                 self.close_all().await;
                 self.emit(EngineEvent::Ended { reason, notes });
             }
             SignalingEvent::Closed { reason, .. } => {
                 self.ended = true;
+                self.control.stop();
+                self.sharing.stop();
+                self.viewing.clear();
                 self.close_all().await;
                 self.emit(EngineEvent::Closed { reason });
                 return false;
@@ -611,6 +683,7 @@ impl Mesh {
                 if let Some(slot) = self.peers.get_mut(&from) {
                     slot.open = true;
                     self.emit(EngineEvent::PeerOpen(from));
+                    self.update_sharing();
                     // A customer who connects later still sees what was published.
                     self.send_published(from).await;
                     // Transfers broken with the previous connection go on from where they were.
@@ -649,13 +722,22 @@ impl Mesh {
                     | PeerMessage::FilesPublished { .. }
                     | PeerMessage::FileDownload { .. }),
                 ) => self.on_file_message(from, msg).await,
+                Ok(PeerMessage::Input { event }) => self.on_input(from, &event),
                 Err(e) => self.emit(EngineEvent::PeerError {
                     peer: from,
                     message: e.to_string(),
                 }),
             },
             PeerEvent::FileChannel { id, stream } => self.on_file_channel(from, id, stream).await,
-            PeerEvent::Closed => self.connection_lost(from).await,
+            PeerEvent::Video(frame) => self.viewing.frame(from, frame, &self.events),
+            // Voice comes with the voice pipeline; until then its packets are not played.
+            PeerEvent::Audio(_) => {}
+            PeerEvent::KeyframeRequest => self.sharing.request_keyframe(),
+            PeerEvent::Closed => {
+                self.viewing.forget(from);
+                self.connection_lost(from).await;
+                self.update_sharing();
+            }
         }
     }
 
@@ -683,6 +765,10 @@ impl Mesh {
                 if capability == Capability::FileTransfer {
                     self.file_transfer_revoked().await;
                 }
+                if capability == Capability::RemoteControl {
+                    self.control.stop();
+                }
+                self.update_sharing();
                 let _ = reply.send(
                     self.signaling
                         .command(Command::RevokeConsent { capability })
@@ -709,6 +795,14 @@ impl Mesh {
             }
             Cmd::BreakConnection { peer, reply } => {
                 let _ = reply.send(self.break_connection(peer).await);
+            }
+            Cmd::Input { to, event, reply } => {
+                let message = PeerMessage::Input { event }.to_json();
+                let result = match self.peers.get(&to).filter(|s| s.open) {
+                    Some(slot) => slot.peer.send_text(&message).await,
+                    None => Err(EngineError::Invalid(format!("no open connection to {to}"))),
+                };
+                let _ = reply.send(result);
             }
             Cmd::Raw { to, bytes, reply } => {
                 let result = match self.peers.get(&to) {
@@ -771,6 +865,7 @@ impl Mesh {
         } else if self.consents.remove(&capability) && capability == Capability::FileTransfer {
             self.file_transfer_revoked().await;
         }
+        self.update_sharing();
         self.signaling
             .command(Command::AnswerConsent {
                 capability,
@@ -787,6 +882,53 @@ impl Mesh {
                     tether_protocol::Role::Controller | tether_protocol::Role::Csr
                 )
         })
+    }
+
+    /// Share our screen, or stop, as the roster and our user's consents now say.
+    fn update_sharing(&mut self) {
+        let plan = match crate::sharing::plan(self.me, &self.roster, &self.consents, &self.config) {
+            Ok(plan) => {
+                self.share_problem = None;
+                plan
+            }
+            Err(problem) => {
+                if self.share_problem.as_ref() != Some(&problem) {
+                    self.emit(EngineEvent::MediaError(problem.clone()));
+                    self.share_problem = Some(problem);
+                }
+                None
+            }
+        };
+        let open = self
+            .peers
+            .iter()
+            .filter(|(_, slot)| slot.open)
+            .map(|(id, slot)| (*id, slot.peer.clone()))
+            .collect();
+        self.sharing.apply(plan, open, &self.events);
+    }
+
+    /// A peer sent an input event: inject it if this machine's rules allow it.
+    fn on_input(&mut self, from: ParticipantId, event: &InputEvent) {
+        let outcome = self.control.handle(
+            self.me,
+            from,
+            &self.roster,
+            &self.consents,
+            &self.config,
+            event,
+        );
+        match outcome {
+            Injected::Done | Injected::Refused(None) => {}
+            Injected::Refused(Some(reason)) => self.emit(EngineEvent::InputRefused {
+                from,
+                reason: reason.into(),
+            }),
+            Injected::Failed(message) => self.emit(EngineEvent::PeerError {
+                peer: from,
+                message: format!("remote control: {message}"),
+            }),
+        }
     }
 
     /// A peer asked for our system information: answer under our own user's consent only.

@@ -32,6 +32,7 @@
 mod activity;
 mod events;
 mod ids;
+mod input;
 mod invitation;
 mod limits;
 mod peer;
@@ -46,6 +47,9 @@ pub use events::{
     TransferDirection, TransferOutcome, TransferReport,
 };
 pub use ids::{AccountId, Millis, ParticipantId};
+pub use input::{
+    Button, InputEvent, MAX_INPUT_TEXT_CHARS, MAX_KEY_CODE_CHARS, MAX_WHEEL_NOTCHES, check_key_code,
+};
 pub use invitation::{
     CODE_SECRET_LIMIT, InvitationError, InvitationStatus, SESSION_NUMBER_RANGE, ShortCode,
     check_invitation,

@@ -3,6 +3,7 @@
 //! (system information today; files build on the same envelope).
 
 use crate::ids::{Millis, ParticipantId};
+use crate::input::InputEvent;
 use crate::limits::check_text;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -18,8 +19,8 @@ pub const FILE_CHUNK_BYTES: usize = 1152;
 /// One chat message, in characters.
 pub const MAX_CHAT_CHARS: usize = 4000;
 
-/// A message on the control channel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A message on the control channel. (Not `Eq`: input events carry `f64` coordinates.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum PeerMessage {
     /// A chat line. `to` lists the recipients; empty means everyone in the session. The sender
@@ -64,6 +65,9 @@ pub enum PeerMessage {
     FilesPublished { files: Vec<PublishedFile> },
     /// Basic mode: a customer downloads published file `id`; the CSR offers it with that id.
     FileDownload { id: u64 },
+    /// Remote control: a controlling CSR's pointer or keyboard event, for the customer's
+    /// endpoint to inject while its own user's control consent is given.
+    Input { event: InputEvent },
 }
 
 /// A file a CSR published for customers to download (basic file transfer).
@@ -216,6 +220,11 @@ impl PeerMessage {
             PeerMessage::FileFetch { name, .. } => {
                 check_file_name(name)
                     .map_err(|e| PeerDecodeError::Malformed(format!("name: {e}")))?;
+            }
+            PeerMessage::Input { event } => {
+                event
+                    .validate()
+                    .map_err(|e| PeerDecodeError::Malformed(format!("event.{e}")))?;
             }
             PeerMessage::SystemInfoRequest { .. }
             | PeerMessage::SystemInfo { .. }

@@ -4,9 +4,12 @@
 
 mod common;
 mod consent;
+mod control;
 mod files;
 mod helper;
 mod mesh;
 mod resume;
+mod screen;
 mod signaling;
 mod teardown;
+mod xdisplay;

@@ -1,0 +1,384 @@
+//! Media on one peer connection: the codecs it negotiates (H.264 Constrained Baseline as Chrome
+//! decodes it, Opus), the screen and voice tracks it sends, the frames and packets that arrive
+//! on the remote's tracks, and keyframe requests (PLI) both ways.
+
+use super::PeerEvent;
+use bytes::Bytes;
+use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::media::Sample;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp::codec::h264::H264Packet;
+use rtc::rtp::packetizer::Depacketizer;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::sansio::Protocol;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{OnceCell, mpsc};
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{MediaEngine, PeerConnection};
+use webrtc::rtp_transceiver::RtpSender;
+
+/// H.264 as Chrome sends and decodes it in WebRTC: Constrained Baseline, level 3.1 offered,
+/// non-interleaved packetization; level asymmetry lets a 1080p (level 4) stream through.
+pub const H264_FMTP: &str =
+    "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
+const H264_PAYLOAD_TYPE: u8 = 102;
+const OPUS_PAYLOAD_TYPE: u8 = 111;
+const KEYFRAME_ASK_INTERVAL: Duration = Duration::from_millis(500);
+
+fn h264() -> RTCRtpCodec {
+    let feedback = |typ: &str, parameter: &str| RTCPFeedback {
+        typ: typ.into(),
+        parameter: parameter.into(),
+    };
+    RTCRtpCodec {
+        mime_type: "video/H264".into(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: H264_FMTP.into(),
+        rtcp_feedback: vec![
+            feedback("nack", ""),
+            feedback("nack", "pli"),
+            feedback("ccm", "fir"),
+        ],
+    }
+}
+
+fn opus() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: "audio/opus".into(),
+        clock_rate: 48_000,
+        channels: 2,
+        sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
+        rtcp_feedback: vec![],
+    }
+}
+
+/// Register exactly the two codecs tether speaks.
+pub(super) fn register_codecs(media: &mut MediaEngine) -> Result<(), String> {
+    let video = RTCRtpCodecParameters {
+        rtp_codec: h264(),
+        payload_type: H264_PAYLOAD_TYPE,
+        ..Default::default()
+    };
+    let audio = RTCRtpCodecParameters {
+        rtp_codec: opus(),
+        payload_type: OPUS_PAYLOAD_TYPE,
+        ..Default::default()
+    };
+    media
+        .register_codec(video, RtpCodecKind::Video)
+        .map_err(|e| e.to_string())?;
+    media
+        .register_codec(audio, RtpCodecKind::Audio)
+        .map_err(|e| e.to_string())
+}
+
+/// Passes inbound keyframe requests (PLI, FIR) on to the application; every other inbound RTCP
+/// packet ends here, after the interceptors before it have acted on it. Registered last.
+#[derive(Default)]
+pub(super) struct KeyframeRequests {
+    read: VecDeque<TaggedPacket>,
+    write: VecDeque<TaggedPacket>,
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet {
+            let wanted: Vec<_> = packets
+                .iter()
+                .filter(|p| {
+                    let any = p.as_any();
+                    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
+                })
+                .cloned()
+                .collect();
+            if wanted.is_empty() {
+                return Ok(());
+            }
+            msg.message.packet = Packet::Rtcp(wanted);
+            msg.message.add(Attribute::DeliverToApplication);
+        }
+        self.read.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.read.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.write.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.write.pop_front()
+    }
+}
+
+impl Interceptor for KeyframeRequests {
+    fn bind_local_stream(&mut self, _: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
+}
+
+/// One track we send, with what writing to it needs.
+pub(super) struct Outgoing {
+    track: Arc<TrackLocalStaticSample>,
+    sender: Arc<dyn RtpSender>,
+    ssrc: u32,
+    /// The payload type the remote agreed to (known once negotiation is done).
+    payload_type: OnceCell<u8>,
+}
+
+impl Outgoing {
+    async fn add(
+        pc: &Arc<dyn PeerConnection>,
+        kind: RtpCodecKind,
+        codec: RTCRtpCodec,
+        name: &str,
+    ) -> Result<Outgoing, String> {
+        let ssrc = rand_ssrc();
+        let track = TrackLocalStaticSample::new(
+            Instant::now(),
+            MediaStreamTrack::new(
+                format!("tether-{name}"),
+                format!("tether-{name}-track"),
+                name.to_owned(),
+                kind,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    codec,
+                    ..Default::default()
+                }],
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let track = Arc::new(track);
+        let sender = pc
+            .add_track(track.clone() as Arc<dyn TrackLocal>)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Outgoing {
+            track,
+            sender,
+            ssrc,
+            payload_type: OnceCell::new(),
+        })
+    }
+
+    /// Write one encoded frame or packet lasting `duration`.
+    pub(super) async fn write(&self, data: Bytes, duration: Duration) -> Result<(), String> {
+        let pt = self
+            .payload_type
+            .get_or_try_init(|| async {
+                let params = self
+                    .sender
+                    .get_parameters()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                params
+                    .rtp_parameters
+                    .codecs
+                    .first()
+                    .map(|c| c.payload_type)
+                    .ok_or_else(|| "the remote accepted no codec for this track".to_owned())
+            })
+            .await?;
+        let sample = Sample {
+            data,
+            duration,
+            ..Sample::new(Instant::now())
+        };
+        self.track
+            .sample_writer(self.ssrc, *pt)
+            .write_sample(&sample)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn rand_ssrc() -> u32 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(Instant::now()) as u32 | 1
+}
+
+/// The screen and voice tracks this side sends on one connection.
+pub(super) struct Tracks {
+    pub(super) video: Outgoing,
+    pub(super) audio: Outgoing,
+}
+
+impl Tracks {
+    /// Add both tracks (sendrecv), before the offer or the answer.
+    pub(super) async fn add(
+        pc: &Arc<dyn PeerConnection>,
+        events: mpsc::Sender<PeerEvent>,
+    ) -> Result<Tracks, String> {
+        let video = Outgoing::add(pc, RtpCodecKind::Video, h264(), "screen").await?;
+        let audio = Outgoing::add(pc, RtpCodecKind::Audio, opus(), "voice").await?;
+        tokio::spawn(keyframe_requests(video.track.clone(), events));
+        tokio::spawn(drain(audio.track.clone()));
+        Ok(Tracks { video, audio })
+    }
+}
+
+/// Tell the session when the remote asks for a keyframe of our screen track.
+async fn keyframe_requests(track: Arc<TrackLocalStaticSample>, events: mpsc::Sender<PeerEvent>) {
+    while let Some(event) = track.poll().await {
+        #[allow(irrefutable_let_patterns)]
+        let TrackLocalEvent::OnRtcpPacket(_) = event else {
+            continue;
+        };
+        if events.send(PeerEvent::KeyframeRequest).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn drain(track: Arc<TrackLocalStaticSample>) {
+    while track.poll().await.is_some() {}
+}
+
+/// Read a remote track until it ends: whole H.264 frames (Annex-B) or Opus packets.
+pub(super) async fn read_remote(track: Arc<dyn TrackRemote>, events: mpsc::Sender<PeerEvent>) {
+    if track.kind().await == RtpCodecKind::Audio {
+        while let Some(event) = track.poll().await {
+            match event {
+                TrackRemoteEvent::OnRtpPacket(p) if !p.payload.is_empty() => {
+                    if events
+                        .send(PeerEvent::Audio(p.payload.to_vec()))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                TrackRemoteEvent::OnEnded => return,
+                _ => {}
+            }
+        }
+        return;
+    }
+    let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
+    let mut asked: Option<Instant> = None;
+    let mut frames = FrameAssembler::default();
+    while let Some(event) = track.poll().await {
+        match event {
+            TrackRemoteEvent::OnRtpPacket(p) => {
+                match frames.push(p.header.sequence_number, p.header.marker, &p.payload) {
+                    Assembled::Frame(frame) => {
+                        if events.send(PeerEvent::Video(frame)).await.is_err() {
+                            return;
+                        }
+                    }
+                    // Asked at most twice a second, whatever the loss.
+                    Assembled::NeedKeyframe => {
+                        if asked.is_none_or(|t| t.elapsed() > KEYFRAME_ASK_INTERVAL) {
+                            asked = Some(Instant::now());
+                            let pli = PictureLossIndication {
+                                sender_ssrc: 0,
+                                media_ssrc,
+                            };
+                            let _ = track.write_rtcp(vec![Box::new(pli)]).await;
+                        }
+                    }
+                    Assembled::Partial => {}
+                }
+            }
+            TrackRemoteEvent::OnEnded => return,
+            _ => {}
+        }
+    }
+}
+
+/// What one RTP packet completed.
+enum Assembled {
+    Partial,
+    Frame(Vec<u8>),
+    /// A packet was lost: frames are dropped until the next keyframe, which should be asked for.
+    NeedKeyframe,
+}
+
+/// Joins RTP payloads into whole Annex-B frames (the marker bit ends a frame), and after a loss
+/// drops frames until a keyframe, so the decoder never sees a broken reference.
+#[derive(Default)]
+struct FrameAssembler {
+    depacketizer: H264Packet,
+    frame: Vec<u8>,
+    last_sequence: Option<u16>,
+    /// Waiting for a keyframe (at the start, and after a loss).
+    broken: bool,
+    started: bool,
+}
+
+impl FrameAssembler {
+    fn push(&mut self, sequence: u16, marker: bool, payload: &Bytes) -> Assembled {
+        let lost = self
+            .last_sequence
+            .is_some_and(|last| sequence != last.wrapping_add(1));
+        self.last_sequence = Some(sequence);
+        if !self.started {
+            self.started = true;
+            self.broken = true;
+        }
+        let mut ask = false;
+        if lost && !self.broken {
+            self.broken = true;
+            ask = true;
+        }
+        if lost {
+            self.frame.clear();
+        }
+        match self.depacketizer.depacketize(payload) {
+            Ok(nals) => self.frame.extend_from_slice(&nals),
+            Err(_) => {
+                self.frame.clear();
+                self.broken = true;
+                return Assembled::NeedKeyframe;
+            }
+        }
+        if !marker {
+            return if ask {
+                Assembled::NeedKeyframe
+            } else {
+                Assembled::Partial
+            };
+        }
+        let frame = std::mem::take(&mut self.frame);
+        if self.broken {
+            if has_idr(&frame) {
+                self.broken = false;
+                return Assembled::Frame(frame);
+            }
+            return Assembled::NeedKeyframe;
+        }
+        Assembled::Frame(frame)
+    }
+}
+
+/// Whether an Annex-B frame holds an IDR slice (NAL type 5).
+fn has_idr(frame: &[u8]) -> bool {
+    frame
+        .windows(4)
+        .any(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 5)
+}

@@ -21,6 +21,7 @@ mod sharing;
 pub mod signaling;
 mod system_info;
 pub mod viewing;
+pub mod voice;
 
 pub use error::EngineError;
 pub use session::{ChatLine, Engine, EngineConfig, EngineEvent, TransferDone};

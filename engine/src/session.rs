@@ -101,6 +101,8 @@ pub enum EngineEvent {
     },
     /// Capture, encoding or decoding failed, in words.
     MediaError(String),
+    /// Our voice source has no more sound (a file or a tone of fixed length ended).
+    VoiceSourceEnded,
     /// Input events from `from` are not injected into this machine, and why (told once until
     /// the reason changes or injection works again).
     InputRefused {
@@ -148,6 +150,16 @@ pub enum EngineEvent {
 }
 
 enum Cmd {
+    JoinAudio {
+        source: Box<dyn tether_media::voice::AudioSource + Send>,
+        sinks: crate::voice::SinkFactory,
+        reply: oneshot::Sender<Result<(), EngineError>>,
+    },
+    LeaveAudio(oneshot::Sender<Result<(), EngineError>>),
+    Mute {
+        muted: bool,
+        reply: oneshot::Sender<Result<(), EngineError>>,
+    },
     Chat {
         to: Vec<ParticipantId>,
         text: String,
@@ -280,6 +292,7 @@ impl Engine {
             control: Control::default(),
             sharing: Default::default(),
             viewing: Default::default(),
+            voice: Default::default(),
             share_problem: None,
         };
         let first = welcome.roster.clone();
@@ -503,6 +516,46 @@ impl Engine {
 
     /// Send raw bytes to one peer's control channel, bypassing the encoder: for tests that play
     /// a misbehaving peer.
+    /// Join audio: `source` is sent to everyone in 20 ms Opus frames (a microphone where the
+    /// program has one; else a file or a tone), and each speaker's voice is played through the
+    /// sink `sinks` makes for it.
+    pub async fn join_audio(
+        &self,
+        source: Box<dyn tether_media::voice::AudioSource + Send>,
+        sinks: crate::voice::SinkFactory,
+    ) -> Result<(), EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::JoinAudio {
+                source,
+                sinks,
+                reply,
+            })
+            .await
+            .map_err(|_| EngineError::Closed)?;
+        rx.await.map_err(|_| EngineError::Closed)?
+    }
+
+    /// Leave audio: nothing more is sent or played.
+    pub async fn leave_audio(&self) -> Result<(), EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::LeaveAudio(reply))
+            .await
+            .map_err(|_| EngineError::Closed)?;
+        rx.await.map_err(|_| EngineError::Closed)?
+    }
+
+    /// Mute (nothing of our voice is sent) or unmute.
+    pub async fn set_muted(&self, muted: bool) -> Result<(), EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Mute { muted, reply })
+            .await
+            .map_err(|_| EngineError::Closed)?;
+        rx.await.map_err(|_| EngineError::Closed)?
+    }
+
     /// Send a remote-control input event to `to` (the customer whose machine we control). The
     /// customer's endpoint injects it only while its user allows control and our control
     /// activity runs; otherwise it tells its own program (`EngineEvent::InputRefused`).
@@ -576,6 +629,7 @@ struct Mesh {
     /// Our screen going out, and the screens coming in.
     sharing: crate::sharing::Sharing,
     viewing: crate::viewing::Viewing,
+    voice: crate::voice::Voice,
     /// The last reason sharing could not be planned, told once.
     share_problem: Option<String>,
 }
@@ -658,6 +712,7 @@ impl Mesh {
                 self.control.stop();
                 self.sharing.stop();
                 self.viewing.clear();
+                self.voice.leave();
                 self.close_all().await;
                 self.emit(EngineEvent::Ended { reason, notes });
             }
@@ -666,6 +721,7 @@ impl Mesh {
                 self.control.stop();
                 self.sharing.stop();
                 self.viewing.clear();
+                self.voice.leave();
                 self.close_all().await;
                 self.emit(EngineEvent::Closed { reason });
                 return false;
@@ -730,11 +786,18 @@ impl Mesh {
             },
             PeerEvent::FileChannel { id, stream } => self.on_file_channel(from, id, stream).await,
             PeerEvent::Video(frame) => self.viewing.frame(from, frame, &self.events),
-            // Voice comes with the voice pipeline; until then its packets are not played.
-            PeerEvent::Audio(_) => {}
+            PeerEvent::Audio(packet) => {
+                if let Err(e) = self.voice.heard(from, &packet) {
+                    self.emit(EngineEvent::PeerError {
+                        peer: from,
+                        message: format!("undecodable voice: {e}"),
+                    });
+                }
+            }
             PeerEvent::KeyframeRequest => self.sharing.request_keyframe(),
             PeerEvent::Closed => {
                 self.viewing.forget(from);
+                self.voice.forget(from);
                 self.connection_lost(from).await;
                 self.update_sharing();
             }
@@ -795,6 +858,42 @@ impl Mesh {
             }
             Cmd::BreakConnection { peer, reply } => {
                 let _ = reply.send(self.break_connection(peer).await);
+            }
+            Cmd::JoinAudio {
+                source,
+                sinks,
+                reply,
+            } => {
+                let result = if self.voice.is_joined() {
+                    Err(EngineError::Invalid("already in audio".into()))
+                } else {
+                    let peers = self
+                        .peers
+                        .values()
+                        .filter(|s| s.open)
+                        .map(|s| s.peer.clone())
+                        .collect();
+                    self.voice
+                        .join(source, sinks, peers, self.events.clone())
+                        .map_err(EngineError::Invalid)
+                };
+                let _ = reply.send(result);
+            }
+            Cmd::LeaveAudio(reply) => {
+                let left = self.voice.leave();
+                let _ = reply.send(if left {
+                    Ok(())
+                } else {
+                    Err(EngineError::Invalid("not in audio".into()))
+                });
+            }
+            Cmd::Mute { muted, reply } => {
+                let ok = self.voice.set_muted(muted);
+                let _ = reply.send(if ok {
+                    Ok(())
+                } else {
+                    Err(EngineError::Invalid("not in audio".into()))
+                });
             }
             Cmd::Input { to, event, reply } => {
                 let message = PeerMessage::Input { event }.to_json();
@@ -899,12 +998,14 @@ impl Mesh {
                 None
             }
         };
-        let open = self
+        let open: Vec<_> = self
             .peers
             .iter()
             .filter(|(_, slot)| slot.open)
             .map(|(id, slot)| (*id, slot.peer.clone()))
             .collect();
+        self.voice
+            .set_peers(open.iter().map(|(_, p)| p.clone()).collect());
         self.sharing.apply(plan, open, &self.events);
     }
 

@@ -12,4 +12,5 @@ mod resume;
 mod screen;
 mod signaling;
 mod teardown;
+mod voice;
 mod xdisplay;

@@ -49,6 +49,72 @@ pub struct Args {
     /// application: its title (or a part of it), or its X window id as `0x…`.
     #[arg(long)]
     pub application: Option<String>,
+    /// Your voice for /audio: a WAV file (16-bit PCM, 48 kHz). This helper does not capture
+    /// from a microphone yet; without a file, /audio sends a quiet test tone.
+    #[arg(long)]
+    pub voice_file: Option<std::path::PathBuf>,
+    /// Where to save what you hear in audio, as a WAV file (one per speaker: NAME-ID.wav
+    /// beside this path). Without it, voices are counted but not played.
+    #[arg(long)]
+    pub voice_out: Option<std::path::PathBuf>,
+}
+
+/// The voice source `/audio` uses.
+fn voice_source(
+    args: &Args,
+) -> Result<Box<dyn tether_media::voice::AudioSource + Send>, EngineError> {
+    match &args.voice_file {
+        Some(path) => tether_media::wav::WavSource::open(path)
+            .map(|s| Box::new(s) as Box<dyn tether_media::voice::AudioSource + Send>)
+            .map_err(|e| EngineError::Invalid(format!("voice file {}: {e}", path.display()))),
+        None => Ok(Box::new(tether_media::tone::ToneSource::endless(
+            440.0, 1500,
+        ))),
+    }
+}
+
+/// Where each speaker's voice goes.
+fn voice_sinks(args: &Args) -> crate::voice::SinkFactory {
+    let out = args.voice_out.clone();
+    Box::new(move |speaker| match &out {
+        Some(path) => {
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("voice");
+            let file = path.with_file_name(format!("{stem}-{}.wav", speaker.0));
+            match tether_media::wav::WavSink::create(&file) {
+                Ok(sink) => Box::new(sink) as Box<dyn tether_media::voice::AudioSink + Send>,
+                Err(_) => Box::new(tether_media::tone::CountingSink::new()),
+            }
+        }
+        None => Box::new(tether_media::tone::CountingSink::new()),
+    })
+}
+
+/// The monitors and windows this computer can share, for `/screens`.
+fn screens_text() -> String {
+    let mut text = String::new();
+    match tether_media::capture::displays() {
+        Ok(displays) => {
+            for d in displays {
+                text.push_str(&format!(
+                    "  monitor {}: {} {}x{} at {},{}{}\n",
+                    d.index,
+                    d.name,
+                    d.width,
+                    d.height,
+                    d.x,
+                    d.y,
+                    if d.primary { " (primary)" } else { "" }
+                ));
+            }
+        }
+        Err(e) => text.push_str(&format!("  no monitors: {e}\n")),
+    }
+    if let Ok(windows) = tether_media::capture::windows() {
+        for w in windows {
+            text.push_str(&format!("  window 0x{:x}: {:?}\n", w.id, w.title));
+        }
+    }
+    text
 }
 
 /// A window named on the command line: `0x…` is an X window id, anything else a title.
@@ -180,7 +246,12 @@ pub async fn run(args: Args) -> Result<(), EngineError> {
         roster: None,
     };
     screen.say(&format!("Joined the support session as {}.", args.name));
-    screen.say("Type a message and press Enter to chat. Commands: /to ID message, /revoke CAPABILITY, /leave.");
+    screen.say("Type a message and press Enter to chat. Commands: /to ID message, /revoke CAPABILITY, /audio, /mute, /unmute, /screens, /leave.");
+    let devices = tether_media::devices::audio_devices();
+    screen.say(&match devices.first() {
+        Some(d) => format!("Audio device found: {} (this helper uses --voice-file and --voice-out for voice).", d.alsa_name()),
+        None => "No audio device found: /audio sends --voice-file (or a test tone) and saves voices to --voice-out.".into(),
+    });
     screen.roster(engine.welcome().roster.clone());
 
     let mut asking: Vec<Capability> = Vec::new();
@@ -188,6 +259,7 @@ pub async fn run(args: Args) -> Result<(), EngineError> {
     let mut transfers: Vec<(ParticipantId, u64)> = Vec::new();
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
+    let mut sharers = HashSet::new();
     loop {
         tokio::select! {
             event = events.recv() => {
@@ -224,6 +296,19 @@ pub async fn run(args: Args) -> Result<(), EngineError> {
                         screen.say(&format!("{} started {activity}.", screen.name(actor)));
                     }
                     EngineEvent::Refused { message, .. } => screen.say(&format!("Refused: {message}")),
+                    EngineEvent::Sharing { to, source: Some(source) } => {
+                        let names: Vec<String> = to.iter().map(|p| screen.name(*p)).collect();
+                        screen.say(&format!("Your screen ({source}) is now seen by {}. /revoke remote_view stops it.", names.join(", ")));
+                    }
+                    EngineEvent::Sharing { source: None, .. } => screen.say("Your screen is no longer shared."),
+                    EngineEvent::Screen { from, picture } => {
+                        if sharers.insert(from) {
+                            screen.say(&format!("{} shares their screen ({}x{}); open the join page in a browser to see it.", screen.name(from), picture.0.width, picture.0.height));
+                        }
+                    }
+                    EngineEvent::InputRefused { from, reason } => screen.say(&format!("Input from {} was not applied: {reason}.", screen.name(from))),
+                    EngineEvent::MediaError(message) => screen.say(&format!("Screen or voice problem: {message}")),
+                    EngineEvent::VoiceSourceEnded => screen.say("Your voice file has ended."),
                     EngineEvent::PeerError { peer, message } => screen.say(&format!("Problem with {}: {message}", screen.name(peer))),
                     EngineEvent::Ended { .. } => screen.say("The session has ended. Thank you."),
                     EngineEvent::Closed { .. } => return Ok(()),
@@ -269,6 +354,21 @@ pub async fn run(args: Args) -> Result<(), EngineError> {
                         },
                         None => screen.say("Unknown capability; one of remote_view, remote_control, file_transfer, system_info, recording."),
                     }
+                } else if line == "/audio" {
+                    let joined = match voice_source(&args) {
+                        Ok(source) => engine.join_audio(source, voice_sinks(&args)).await,
+                        Err(e) => Err(e),
+                    };
+                    screen.say(&match joined {
+                        Ok(()) => "You joined audio. /mute to mute.".to_owned(),
+                        Err(e) => format!("Could not join audio: {e}"),
+                    });
+                } else if line == "/mute" || line == "/unmute" {
+                    if let Err(e) = engine.set_muted(line == "/mute").await {
+                        screen.say(&format!("{e}"));
+                    }
+                } else if line == "/screens" {
+                    screen.say(&format!("What this computer can share:\n{}", screens_text()));
                 } else if line == "/leave" {
                     engine.command(Command::Leave).await?;
                 } else if let Some(rest) = line.strip_prefix("/to ") {

@@ -15,6 +15,7 @@ mod control;
 pub mod error;
 pub mod helper;
 mod peer;
+mod recording;
 pub mod service;
 pub mod session;
 mod sharing;

@@ -90,6 +90,7 @@ type ChannelSlot = Arc<Mutex<Option<Arc<dyn DataChannel>>>>;
 struct Handler {
     events: mpsc::Sender<PeerEvent>,
     channel: ChannelSlot,
+    keyframe_wanted: Arc<tokio::sync::Notify>,
 }
 
 #[async_trait::async_trait]
@@ -127,7 +128,11 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_track(&self, track: Arc<dyn webrtc::media_stream::track_remote::TrackRemote>) {
-        tokio::spawn(media::read_remote(track, self.events.clone()));
+        tokio::spawn(media::read_remote(
+            track,
+            self.events.clone(),
+            self.keyframe_wanted.clone(),
+        ));
     }
 }
 
@@ -174,6 +179,8 @@ pub struct Peer {
     pc: Arc<dyn PeerConnection>,
     /// The screen and voice tracks we send (silent until something writes to them).
     tracks: media::Tracks,
+    /// Wakes the reader of the remote's screen track to ask for a keyframe.
+    keyframe_wanted: Arc<tokio::sync::Notify>,
     channel: ChannelSlot,
     /// Candidates that arrived before the remote description; added once it is set.
     pending: Mutex<Vec<RTCIceCandidateInit>>,
@@ -216,9 +223,11 @@ impl Peer {
             })
             .collect();
         let channel: ChannelSlot = Arc::new(Mutex::new(None));
+        let keyframe_wanted = Arc::new(tokio::sync::Notify::new());
         let handler = Handler {
             events: events.clone(),
             channel: channel.clone(),
+            keyframe_wanted: keyframe_wanted.clone(),
         };
         let pc = PeerConnectionBuilder::new()
             .with_configuration(
@@ -243,6 +252,7 @@ impl Peer {
         let peer = Peer {
             pc,
             tracks,
+            keyframe_wanted,
             channel,
             pending: Mutex::new(Vec::new()),
             has_remote: AtomicBool::new(false),
@@ -435,6 +445,11 @@ impl Peer {
             .write(frame, duration)
             .await
             .map_err(EngineError::Peer)
+    }
+
+    /// Ask the remote for a keyframe of its screen (PLI), e.g. when a recording resumes.
+    pub fn request_keyframe(&self) {
+        self.keyframe_wanted.notify_one();
     }
 
     /// Send one Opus packet (20 ms).

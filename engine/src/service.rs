@@ -12,6 +12,8 @@ use tokio::net::TcpStream;
 const TIMEOUT: Duration = Duration::from_secs(15);
 /// Responses larger than this are refused (session records can be large, not unbounded).
 const MAX_RESPONSE: usize = 16 << 20;
+/// Uploads (a recording) may take a while on a slow uplink.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Where the service is: `http://host:port` (a reverse proxy terminating TLS is future work).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +63,84 @@ impl ServiceUrl {
         }
     }
 
+    /// Upload a file as a request body (streamed from disk, not held in memory); the answer's
+    /// JSON, or the service's refusal.
+    pub async fn upload(
+        &self,
+        path: &str,
+        bearer: &str,
+        file: &std::path::Path,
+        content_type: &str,
+    ) -> Result<Value, EngineError> {
+        let exchange = async {
+            let mut source = tokio::fs::File::open(file).await?;
+            let size = source.metadata().await?.len();
+            let mut stream = TcpStream::connect(&self.authority).await?;
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: Bearer {bearer}\r\nContent-Type: {content_type}\r\nContent-Length: {size}\r\n\r\n",
+                self.authority
+            );
+            stream.write_all(head.as_bytes()).await?;
+            tokio::io::copy(&mut source, &mut stream).await?;
+            let mut raw = Vec::new();
+            (&mut stream)
+                .take(MAX_RESPONSE as u64 + 1)
+                .read_to_end(&mut raw)
+                .await?;
+            Ok::<_, EngineError>(raw)
+        };
+        let raw = tokio::time::timeout(UPLOAD_TIMEOUT, exchange)
+            .await
+            .map_err(|_| EngineError::Io("the upload did not finish within 10 minutes".into()))??;
+        let (status, json) = parse_response(&raw)?;
+        if (200..300).contains(&status) {
+            Ok(json)
+        } else {
+            Err(EngineError::Service {
+                status,
+                code: json["code"].as_str().unwrap_or("unknown").to_owned(),
+                message: json["message"]
+                    .as_str()
+                    .unwrap_or("the service refused the upload")
+                    .to_owned(),
+            })
+        }
+    }
+
+    /// GET a file (such as a session recording): its bytes, at most `MAX_RESPONSE`.
+    pub async fn download(&self, path: &str, bearer: &str) -> Result<Vec<u8>, EngineError> {
+        let exchange = async {
+            let mut stream = TcpStream::connect(&self.authority).await?;
+            let req = format!(
+                "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: Bearer {bearer}\r\n\r\n",
+                self.authority
+            );
+            stream.write_all(req.as_bytes()).await?;
+            let mut raw = Vec::new();
+            (&mut stream)
+                .take(MAX_RESPONSE as u64 + 1)
+                .read_to_end(&mut raw)
+                .await?;
+            Ok::<_, EngineError>(raw)
+        };
+        let raw = tokio::time::timeout(UPLOAD_TIMEOUT, exchange)
+            .await
+            .map_err(|_| EngineError::Io("the download did not finish".into()))??;
+        if raw.len() > MAX_RESPONSE {
+            return Err(EngineError::Protocol("response too large".into()));
+        }
+        let (status, body) = split_response(&raw)?;
+        if status != 200 {
+            let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            return Err(EngineError::Service {
+                status,
+                code: json["code"].as_str().unwrap_or("unknown").to_owned(),
+                message: json["message"].as_str().unwrap_or("refused").to_owned(),
+            });
+        }
+        Ok(body)
+    }
+
     /// One request; the status and the JSON body (`Null` when empty or not JSON), whatever the
     /// status.
     pub async fn exchange(
@@ -98,24 +178,55 @@ impl ServiceUrl {
         if raw.len() > MAX_RESPONSE {
             return Err(EngineError::Protocol("response too large".into()));
         }
-        let text = String::from_utf8_lossy(&raw);
-        let (head, body) = text
-            .split_once("\r\n\r\n")
-            .ok_or_else(|| EngineError::Protocol("no HTTP header".into()))?;
-        if head.lines().any(|l| {
-            l.to_ascii_lowercase()
-                .starts_with("transfer-encoding: chunked")
-        }) {
-            return Err(EngineError::Protocol(
-                "chunked responses are not supported".into(),
-            ));
+        parse_response(&raw)
+    }
+}
+
+/// A whole HTTP/1.1 response: its status and JSON body (`Null` when empty or not JSON).
+fn parse_response(raw: &[u8]) -> Result<(u16, Value), EngineError> {
+    let (status, body) = split_response(raw)?;
+    Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+}
+
+/// A whole HTTP/1.1 response: its status and body bytes (chunked bodies joined).
+fn split_response(raw: &[u8]) -> Result<(u16, Vec<u8>), EngineError> {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| EngineError::Protocol("no HTTP header".into()))?;
+    let head = String::from_utf8_lossy(&raw[..end]);
+    let body = &raw[end + 4..];
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| EngineError::Protocol("no HTTP status".into()))?;
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
+    if !chunked {
+        return Ok((status, body.to_vec()));
+    }
+    let mut joined = Vec::new();
+    let mut rest = body;
+    loop {
+        let line_end = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or_else(|| EngineError::Protocol("a chunk without its size line".into()))?;
+        let size_text = String::from_utf8_lossy(&rest[..line_end]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| EngineError::Protocol(format!("bad chunk size {size_text:?}")))?;
+        rest = &rest[line_end + 2..];
+        if size == 0 {
+            return Ok((status, joined));
         }
-        let status: u16 = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| EngineError::Protocol("no HTTP status".into()))?;
-        Ok((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+        let chunk = rest
+            .get(..size)
+            .ok_or_else(|| EngineError::Protocol("a chunk shorter than its size".into()))?;
+        joined.extend_from_slice(chunk);
+        rest = rest.get(size + 2..).unwrap_or_default();
     }
 }
 

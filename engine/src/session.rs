@@ -101,6 +101,16 @@ pub enum EngineEvent {
     },
     /// Capture, encoding or decoding failed, in words.
     MediaError(String),
+    /// This engine started recording the session (the controller's, after the customer's
+    /// consent), or paused or resumed it.
+    Recording {
+        paused: bool,
+    },
+    /// The recording was finished and attached to the session record by the service.
+    RecordingSaved {
+        bytes: u64,
+        duration_ms: u64,
+    },
     /// Our voice source has no more sound (a file or a tone of fixed length ended).
     VoiceSourceEnded,
     /// Input events from `from` are not injected into this machine, and why (told once until
@@ -158,6 +168,10 @@ enum Cmd {
     LeaveAudio(oneshot::Sender<Result<(), EngineError>>),
     Mute {
         muted: bool,
+        reply: oneshot::Sender<Result<(), EngineError>>,
+    },
+    PauseRecording {
+        paused: bool,
         reply: oneshot::Sender<Result<(), EngineError>>,
     },
     Chat {
@@ -293,6 +307,10 @@ impl Engine {
             sharing: Default::default(),
             viewing: Default::default(),
             voice: Default::default(),
+            recording: None,
+            service: url.clone(),
+            token: seat.token.clone(),
+            session_id: seat.session_id.clone(),
             share_problem: None,
         };
         let first = welcome.roster.clone();
@@ -546,6 +564,16 @@ impl Engine {
         rx.await.map_err(|_| EngineError::Closed)?
     }
 
+    /// Pause the recording this engine makes (paused time is left out of the file) or resume.
+    pub async fn pause_recording(&self, paused: bool) -> Result<(), EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::PauseRecording { paused, reply })
+            .await
+            .map_err(|_| EngineError::Closed)?;
+        rx.await.map_err(|_| EngineError::Closed)?
+    }
+
     /// Mute (nothing of our voice is sent) or unmute.
     pub async fn set_muted(&self, muted: bool) -> Result<(), EngineError> {
         let (reply, rx) = oneshot::channel();
@@ -630,6 +658,11 @@ struct Mesh {
     sharing: crate::sharing::Sharing,
     viewing: crate::viewing::Viewing,
     voice: crate::voice::Voice,
+    recording: Option<crate::recording::Recording>,
+    /// For uploading a finished recording as this participant.
+    service: ServiceUrl,
+    token: String,
+    session_id: String,
     /// The last reason sharing could not be planned, told once.
     share_problem: Option<String>,
 }
@@ -689,6 +722,7 @@ impl Mesh {
                 self.control.roster_changed(&roster);
                 self.emit(EngineEvent::Roster(roster));
                 self.update_sharing();
+                self.update_recording();
             }
             SignalingEvent::Event(e) => {
                 if let Event::ConsentRequested {
@@ -785,8 +819,22 @@ impl Mesh {
                 }),
             },
             PeerEvent::FileChannel { id, stream } => self.on_file_channel(from, id, stream).await,
-            PeerEvent::Video(frame) => self.viewing.frame(from, frame, &self.events),
+            PeerEvent::Video(frame) => {
+                if let Some(r) = &mut self.recording {
+                    r.video(from, &frame);
+                    // The writer dropped media: the file goes on from the next keyframe.
+                    if std::mem::take(&mut r.wants_keyframe)
+                        && let Some(slot) = self.peers.get(&from)
+                    {
+                        slot.peer.request_keyframe();
+                    }
+                }
+                self.viewing.frame(from, frame, &self.events)
+            }
             PeerEvent::Audio(packet) => {
+                if let Some(r) = &mut self.recording {
+                    r.voice(from, &packet);
+                }
                 if let Err(e) = self.voice.heard(from, &packet) {
                     self.emit(EngineEvent::PeerError {
                         peer: from,
@@ -873,9 +921,14 @@ impl Mesh {
                         .filter(|s| s.open)
                         .map(|s| s.peer.clone())
                         .collect();
-                    self.voice
+                    let joined = self
+                        .voice
                         .join(source, sinks, peers, self.events.clone())
-                        .map_err(EngineError::Invalid)
+                        .map_err(EngineError::Invalid);
+                    if let Some(r) = &self.recording {
+                        self.voice.set_tap(r.tap(self.me));
+                    }
+                    joined
                 };
                 let _ = reply.send(result);
             }
@@ -886,6 +939,24 @@ impl Mesh {
                 } else {
                     Err(EngineError::Invalid("not in audio".into()))
                 });
+            }
+            Cmd::PauseRecording { paused, reply } => {
+                let result = match &mut self.recording {
+                    None => Err(EngineError::Invalid("not recording".into())),
+                    Some(r) => {
+                        if r.set_paused(paused) {
+                            // The file goes on from a keyframe.
+                            if !paused
+                                && let Some(slot) = r.screen().and_then(|s| self.peers.get(&s))
+                            {
+                                slot.peer.request_keyframe();
+                            }
+                            self.emit(EngineEvent::Recording { paused });
+                        }
+                        Ok(())
+                    }
+                };
+                let _ = reply.send(result);
             }
             Cmd::Mute { muted, reply } => {
                 let ok = self.voice.set_muted(muted);
@@ -919,6 +990,10 @@ impl Mesh {
             return Err(EngineError::Invalid(
                 "only the controlling support representative can end the session".into(),
             ));
+        }
+        // A recording under way is finished and attached first, while the session is live.
+        if let Some(upload) = self.stop_recording() {
+            let _ = upload.await;
         }
         let mut batch: Vec<ChatRecord> = Vec::new();
         let mut size = 0;
@@ -981,6 +1056,73 @@ impl Mesh {
                     tether_protocol::Role::Controller | tether_protocol::Role::Csr
                 )
         })
+    }
+
+    /// Record while our recording activity runs; finish and upload when it stops.
+    fn update_recording(&mut self) {
+        let mine = self
+            .roster
+            .activities
+            .iter()
+            .any(|a| a.activity == tether_protocol::Activity::Recording && a.actor == self.me);
+        if mine && self.recording.is_none() {
+            let path = std::env::temp_dir().join(format!(
+                "tether-recording-{}-{}-{}.mkv",
+                self.session_id,
+                self.me,
+                now_ms()
+            ));
+            let voices = self
+                .roster
+                .participants
+                .iter()
+                .map(|p| (p.id, p.name.clone()))
+                .collect();
+            let recording = crate::recording::Recording::start(path, voices);
+            self.voice.set_tap(recording.tap(self.me));
+            // The file starts from a keyframe of whoever shares.
+            for slot in self.peers.values() {
+                slot.peer.request_keyframe();
+            }
+            self.recording = Some(recording);
+            self.emit(EngineEvent::Recording { paused: false });
+        } else if !mine && self.recording.is_some() {
+            self.stop_recording();
+        }
+    }
+
+    /// Finish the recording and upload it while the session is live; the task ends once the
+    /// service has it (or the failure was told).
+    fn stop_recording(&mut self) -> Option<tokio::task::JoinHandle<()>> {
+        let recording = self.recording.take()?;
+        self.voice.set_tap(None);
+        let finished = recording.finish();
+        let (url, token, session, events) = (
+            self.service.clone(),
+            self.token.clone(),
+            self.session_id.clone(),
+            self.events.clone(),
+        );
+        Some(tokio::spawn(async move {
+            let outcome = async {
+                let file = finished
+                    .await
+                    .map_err(|_| "the recording writer stopped".to_owned())??;
+                let bytes = std::fs::metadata(&file.path).map(|m| m.len()).unwrap_or(0);
+                let duration_ms = file.duration.as_millis() as u64;
+                let path =
+                    format!("/api/v1/sessions/{session}/recordings?duration_ms={duration_ms}");
+                url.upload(&path, &token, &file.path, "video/x-matroska")
+                    .await
+                    .map_err(|e| format!("{e}; the file stays at {}", file.path.display()))?;
+                let _ = std::fs::remove_file(&file.path);
+                Ok::<_, String>(EngineEvent::RecordingSaved { bytes, duration_ms })
+            }
+            .await;
+            let event = outcome
+                .unwrap_or_else(|e| EngineEvent::MediaError(format!("recording not saved: {e}")));
+            let _ = events.send(event).await;
+        }))
     }
 
     /// Share our screen, or stop, as the roster and our user's consents now say.

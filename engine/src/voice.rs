@@ -4,6 +4,7 @@
 //! speaker. Muting stops sending at once; leaving stops both.
 
 use crate::peer::Peer;
+use crate::recording::VoiceTap;
 use crate::session::EngineEvent;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +40,8 @@ struct Joined {
     muted: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     recipients: Arc<Mutex<Vec<Arc<Peer>>>>,
+    /// While the session is recorded here: our own voice goes into the recording too.
+    tap: Arc<Mutex<Option<VoiceTap>>>,
     forward: tokio::task::JoinHandle<()>,
     /// Behind a lock only so the session task stays `Sync`; only that task touches it.
     playback: Mutex<Playback>,
@@ -107,14 +110,18 @@ impl Voice {
                 }
             });
         }
+        let tap: Arc<Mutex<Option<VoiceTap>>> = Arc::default();
         let forward = {
-            let recipients = recipients.clone();
+            let (recipients, tap) = (recipients.clone(), tap.clone());
             tokio::spawn(async move {
                 while let Some(packet) = rx.recv().await {
                     let packet = bytes::Bytes::from(packet);
                     let peers = recipients.lock().unwrap_or_else(|p| p.into_inner()).clone();
                     for peer in peers {
                         let _ = peer.write_audio(packet.clone(), FRAME).await;
+                    }
+                    if let Some(tap) = tap.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                        tap.voice(&packet);
                     }
                 }
             })
@@ -123,6 +130,7 @@ impl Voice {
             muted,
             stop,
             recipients,
+            tap,
             forward,
             playback: Mutex::new(Playback {
                 sinks,
@@ -154,6 +162,13 @@ impl Voice {
     pub(crate) fn set_peers(&self, peers: Vec<Arc<Peer>>) {
         if let Some(j) = &self.joined {
             *j.recipients.lock().unwrap_or_else(|p| p.into_inner()) = peers;
+        }
+    }
+
+    /// Record our own voice through `tap` (None: stop).
+    pub(crate) fn set_tap(&self, tap: Option<VoiceTap>) {
+        if let Some(j) = &self.joined {
+            *j.tap.lock().unwrap_or_else(|p| p.into_inner()) = tap;
         }
     }
 

@@ -260,7 +260,11 @@ async fn drain(track: Arc<TrackLocalStaticSample>) {
 }
 
 /// Read a remote track until it ends: whole H.264 frames (Annex-B) or Opus packets.
-pub(super) async fn read_remote(track: Arc<dyn TrackRemote>, events: mpsc::Sender<PeerEvent>) {
+pub(super) async fn read_remote(
+    track: Arc<dyn TrackRemote>,
+    events: mpsc::Sender<PeerEvent>,
+    keyframe_wanted: Arc<tokio::sync::Notify>,
+) {
     if track.kind().await == RtpCodecKind::Audio {
         while let Some(event) = track.poll().await {
             match event {
@@ -282,7 +286,16 @@ pub(super) async fn read_remote(track: Arc<dyn TrackRemote>, events: mpsc::Sende
     let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
     let mut asked: Option<Instant> = None;
     let mut frames = FrameAssembler::default();
-    while let Some(event) = track.poll().await {
+    loop {
+        let event = tokio::select! {
+            event = track.poll() => event,
+            () = keyframe_wanted.notified() => {
+                let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc };
+                let _ = track.write_rtcp(vec![Box::new(pli)]).await;
+                continue;
+            }
+        };
+        let Some(event) = event else { return };
         match event {
             TrackRemoteEvent::OnRtpPacket(p) => {
                 match frames.push(p.header.sequence_number, p.header.marker, &p.payload) {

@@ -49,18 +49,7 @@ impl ServiceUrl {
         body: Option<&Value>,
     ) -> Result<Value, EngineError> {
         let (status, json) = self.exchange(method, path, bearer, body).await?;
-        if (200..300).contains(&status) {
-            Ok(json)
-        } else {
-            Err(EngineError::Service {
-                status,
-                code: json["code"].as_str().unwrap_or("unknown").to_owned(),
-                message: json["message"]
-                    .as_str()
-                    .unwrap_or("the service refused the request")
-                    .to_owned(),
-            })
-        }
+        ok_or_refusal(status, json)
     }
 
     /// Upload a file as a request body (streamed from disk, not held in memory); the answer's
@@ -72,71 +61,24 @@ impl ServiceUrl {
         file: &std::path::Path,
         content_type: &str,
     ) -> Result<Value, EngineError> {
-        let exchange = async {
-            let mut source = tokio::fs::File::open(file).await?;
-            let size = source.metadata().await?.len();
-            let mut stream = TcpStream::connect(&self.authority).await?;
-            let head = format!(
-                "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: Bearer {bearer}\r\nContent-Type: {content_type}\r\nContent-Length: {size}\r\n\r\n",
-                self.authority
-            );
-            stream.write_all(head.as_bytes()).await?;
-            tokio::io::copy(&mut source, &mut stream).await?;
-            let mut raw = Vec::new();
-            (&mut stream)
-                .take(MAX_RESPONSE as u64 + 1)
-                .read_to_end(&mut raw)
-                .await?;
-            Ok::<_, EngineError>(raw)
-        };
-        let raw = tokio::time::timeout(UPLOAD_TIMEOUT, exchange)
-            .await
-            .map_err(|_| EngineError::Io("the upload did not finish within 10 minutes".into()))??;
+        let source = tokio::fs::File::open(file).await?;
+        let body = Body::File(source, content_type);
+        let raw = self
+            .round_trip("POST", path, Some(bearer), body, UPLOAD_TIMEOUT)
+            .await?;
         let (status, json) = parse_response(&raw)?;
-        if (200..300).contains(&status) {
-            Ok(json)
-        } else {
-            Err(EngineError::Service {
-                status,
-                code: json["code"].as_str().unwrap_or("unknown").to_owned(),
-                message: json["message"]
-                    .as_str()
-                    .unwrap_or("the service refused the upload")
-                    .to_owned(),
-            })
-        }
+        ok_or_refusal(status, json)
     }
 
     /// GET a file (such as a session recording): its bytes, at most `MAX_RESPONSE`.
     pub async fn download(&self, path: &str, bearer: &str) -> Result<Vec<u8>, EngineError> {
-        let exchange = async {
-            let mut stream = TcpStream::connect(&self.authority).await?;
-            let req = format!(
-                "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: Bearer {bearer}\r\n\r\n",
-                self.authority
-            );
-            stream.write_all(req.as_bytes()).await?;
-            let mut raw = Vec::new();
-            (&mut stream)
-                .take(MAX_RESPONSE as u64 + 1)
-                .read_to_end(&mut raw)
-                .await?;
-            Ok::<_, EngineError>(raw)
-        };
-        let raw = tokio::time::timeout(UPLOAD_TIMEOUT, exchange)
-            .await
-            .map_err(|_| EngineError::Io("the download did not finish".into()))??;
-        if raw.len() > MAX_RESPONSE {
-            return Err(EngineError::Protocol("response too large".into()));
-        }
+        let raw = self
+            .round_trip("GET", path, Some(bearer), Body::Empty, UPLOAD_TIMEOUT)
+            .await?;
         let (status, body) = split_response(&raw)?;
         if status != 200 {
-            let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            return Err(EngineError::Service {
-                status,
-                code: json["code"].as_str().unwrap_or("unknown").to_owned(),
-                message: json["message"].as_str().unwrap_or("refused").to_owned(),
-            });
+            let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            ok_or_refusal(status, json)?;
         }
         Ok(body)
     }
@@ -150,21 +92,48 @@ impl ServiceUrl {
         bearer: Option<&str>,
         body: Option<&Value>,
     ) -> Result<(u16, Value), EngineError> {
+        let body = match body {
+            Some(v) => Body::Json(v.to_string()),
+            None => Body::Empty,
+        };
+        let raw = self.round_trip(method, path, bearer, body, TIMEOUT).await?;
+        parse_response(&raw)
+    }
+
+    /// Send one request on a new connection and read the whole response (at most
+    /// `MAX_RESPONSE` bytes) within `limit`.
+    async fn round_trip(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Body<'_>,
+        limit: Duration,
+    ) -> Result<Vec<u8>, EngineError> {
         let exchange = async {
             let mut stream = TcpStream::connect(&self.authority).await?;
-            let body = body.map(Value::to_string).unwrap_or_default();
-            let mut req = format!(
+            let mut head = format!(
                 "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
                 self.authority
             );
             if let Some(token) = bearer {
-                req.push_str(&format!("Authorization: Bearer {token}\r\n"));
+                head.push_str(&format!("Authorization: Bearer {token}\r\n"));
             }
-            if !body.is_empty() {
-                req.push_str("Content-Type: application/json\r\n");
+            match body {
+                Body::Empty => head.push_str("Content-Length: 0\r\n\r\n"),
+                Body::Json(ref text) => head.push_str(&format!(
+                    "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
+                    text.len()
+                )),
+                Body::File(ref file, content_type) => head.push_str(&format!(
+                    "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+                    file.metadata().await?.len()
+                )),
             }
-            req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-            stream.write_all(req.as_bytes()).await?;
+            stream.write_all(head.as_bytes()).await?;
+            if let Body::File(mut file, _) = body {
+                tokio::io::copy(&mut file, &mut stream).await?;
+            }
             let mut raw = Vec::new();
             (&mut stream)
                 .take(MAX_RESPONSE as u64 + 1)
@@ -172,14 +141,37 @@ impl ServiceUrl {
                 .await?;
             Ok::<_, EngineError>(raw)
         };
-        let raw = tokio::time::timeout(TIMEOUT, exchange)
+        let raw = tokio::time::timeout(limit, exchange)
             .await
-            .map_err(|_| EngineError::Io(format!("no answer within {} s", TIMEOUT.as_secs())))??;
+            .map_err(|_| EngineError::Io(format!("no answer within {} s", limit.as_secs())))??;
         if raw.len() > MAX_RESPONSE {
             return Err(EngineError::Protocol("response too large".into()));
         }
-        parse_response(&raw)
+        Ok(raw)
     }
+}
+
+/// What a request carries.
+enum Body<'a> {
+    Empty,
+    Json(String),
+    /// A file streamed from disk, with its content type.
+    File(tokio::fs::File, &'a str),
+}
+
+/// The JSON of a 2xx answer, or the service's refusal with its code and message.
+fn ok_or_refusal(status: u16, json: Value) -> Result<Value, EngineError> {
+    if (200..300).contains(&status) {
+        return Ok(json);
+    }
+    Err(EngineError::Service {
+        status,
+        code: json["code"].as_str().unwrap_or("unknown").to_owned(),
+        message: json["message"]
+            .as_str()
+            .unwrap_or("the service refused the request")
+            .to_owned(),
+    })
 }
 
 /// A whole HTTP/1.1 response: its status and JSON body (`Null` when empty or not JSON).

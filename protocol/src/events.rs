@@ -240,6 +240,20 @@ pub enum Event {
         by: ParticipantId,
         lines: Vec<ChatRecord>,
     },
+    /// The controller uploaded a recording of the session (a Matroska file the service keeps);
+    /// it is now part of the record. The file itself is downloaded separately by its `id`.
+    RecordingAttached {
+        /// The controller that uploaded it.
+        by: ParticipantId,
+        /// The recording's id (a UUID chosen by the service).
+        id: String,
+        /// Bytes.
+        size: u64,
+        /// Lower-case hex SHA-256 of the whole file.
+        sha256: String,
+        /// Length of the recording as its maker stated it, if it did.
+        duration_ms: Option<u64>,
+    },
     NotesSaved {
         by: ParticipantId,
         notes: String,

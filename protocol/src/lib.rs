@@ -21,7 +21,8 @@
 //! # Design
 //!
 //! [`Session`] is a state machine. Getters read it; [`Session::start`], [`Session::join`],
-//! [`Session::set_connected`], [`Session::time_out`] and [`Session::handle`] change it. Each
+//! [`Session::set_connected`], [`Session::time_out`], [`Session::handle`] and
+//! [`Session::attach_recording`] (for a recording the service stored) change it. Each
 //! returns the [`Event`]s that happened or a [`RuleViolation`], in which case nothing changed.
 //! [`Session::check_invariants`] states what every reachable state satisfies.
 //!

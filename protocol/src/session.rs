@@ -560,6 +560,50 @@ impl Session {
         Ok(events)
     }
 
+    /// Whether `actor` may attach a recording to the record now: only the controller of a live
+    /// session whose policy allows recording (spec: recording; the controller is the one that
+    /// runs the `recording` activity). A service checks this before accepting the file, and
+    /// [`Session::attach_recording`] checks it again.
+    pub fn check_attach_recording(&self, actor: ParticipantId) -> Result<(), RuleViolation> {
+        let me = self.actor(actor)?;
+        self.require_controller(me)?;
+        if !self.policy.recording_allowed {
+            return Err(RuleViolation::RecordingDisabled);
+        }
+        Ok(())
+    }
+
+    /// The controller attaches a recording the service has stored: `id` is the service's id of
+    /// the file, `sha256` its lower-case hex digest. Refused as [`Session::check_attach_recording`]
+    /// refuses, or with `invalid_field` for an empty id or a digest that is not 64 hex digits.
+    pub fn attach_recording(
+        &mut self,
+        actor: ParticipantId,
+        id: &str,
+        size: u64,
+        sha256: &str,
+        duration_ms: Option<u64>,
+    ) -> Outcome {
+        self.check_attach_recording(actor)?;
+        let invalid = |field: &str, reason: &str| RuleViolation::InvalidField {
+            field: field.into(),
+            reason: reason.into(),
+        };
+        if id.trim().is_empty() {
+            return Err(invalid("recording.id", "must not be empty"));
+        }
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid("recording.sha256", "expected 64 hex digits"));
+        }
+        Ok(vec![Event::RecordingAttached {
+            by: actor,
+            id: id.to_owned(),
+            size,
+            sha256: sha256.to_ascii_lowercase(),
+            duration_ms,
+        }])
+    }
+
     /// Chat lines for the record: at most `MAX_RECORDED_CHAT_LINES` a batch, each with a valid
     /// text, sent by and to participants of this session.
     fn check_chat_records(&self, lines: Vec<ChatRecord>) -> Result<Vec<ChatRecord>, RuleViolation> {

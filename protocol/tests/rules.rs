@@ -780,6 +780,55 @@ fn chat_transcript_is_recorded_by_the_controller() {
     w.check("ana", record(too_many), err("invalid_field"));
 }
 
+/// Recordings join the record through the controller of a live session whose policy allows
+/// recording (spec: recording); a refusal changes nothing.
+#[test]
+fn recordings_are_attached_by_the_controller() {
+    let digest = "AB".repeat(32);
+    let attach = |w: &mut World, who: &str, sha256: &str| {
+        let (id, before) = (w.id(who), w.session.clone());
+        let result = w
+            .session
+            .attach_recording(id, "rec-1", 2048, sha256, Some(5_000));
+        if result.is_err() {
+            assert_eq!(w.session, before, "{who}: a refusal changes nothing");
+        }
+        result.map_err(|v| v.code())
+    };
+    let mut w = World::new(ALL_ON);
+    w.check("bo", JoinCustomer, ok("participant_joined primary_changed"));
+    w.check("dee", JoinCsr, ok("participant_joined"));
+    let expected = Event::RecordingAttached {
+        by: w.id("ana"),
+        id: "rec-1".into(),
+        size: 2048,
+        sha256: digest.to_ascii_lowercase(),
+        duration_ms: Some(5_000),
+    };
+    assert_eq!(attach(&mut w, "ana", &digest), Ok(vec![expected]));
+    assert_eq!(attach(&mut w, "dee", &digest), Err("controller_only"));
+    assert_eq!(attach(&mut w, "bo", &digest), Err("csr_only"));
+    assert_eq!(attach(&mut w, "ana", "abc"), Err("invalid_field"));
+    assert_eq!(attach(&mut w, "ana", &"g".repeat(64)), Err("invalid_field"));
+    // The controller at the time: after a transfer, the new one.
+    w.check(
+        "ana",
+        Command::TransferControl { to: w.id("dee") },
+        ok("control_transferred"),
+    );
+    assert_eq!(attach(&mut w, "ana", &digest), Err("controller_only"));
+    assert!(attach(&mut w, "dee", &digest).is_ok());
+    w.check(
+        "dee",
+        end(""),
+        ok("participant_left participant_left participant_left session_ended"),
+    );
+    assert_eq!(attach(&mut w, "dee", &digest), Err("session_ended"));
+
+    let mut off = World::new(policy(FileTransferMode::Advanced, false));
+    assert_eq!(attach(&mut off, "ana", &digest), Err("recording_disabled"));
+}
+
 // ---- rule 9: customers can't end; anyone can leave; the controller's leaving ----
 
 #[test]

@@ -55,6 +55,9 @@ pub struct Config {
     /// Messages queued for one slow WebSocket client before it is disconnected.
     #[arg(long, env = "TETHER_OUTGOING_QUEUE", default_value_t = 256)]
     pub outgoing_queue: usize,
+    /// Largest session recording a controller may upload, in bytes (default 2 GiB).
+    #[arg(long, env = "TETHER_MAX_RECORDING_BYTES", default_value_t = 2 * 1024 * 1024 * 1024)]
+    pub max_recording_bytes: u64,
 }
 
 impl Config {
@@ -63,7 +66,22 @@ impl Config {
         let mut c = Config::parse_from(["tether-signaling"]);
         c.db = db;
         c.listen = ([127, 0, 0, 1], 0).into();
+        c.max_recording_bytes = 1024 * 1024;
         c
+    }
+
+    /// The service's data folder: the folder of the database file.
+    pub fn data_dir(&self) -> PathBuf {
+        match self.db.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    /// Where uploaded session recordings are kept: `recordings/` in the data folder, one folder
+    /// per session.
+    pub fn recordings_dir(&self) -> PathBuf {
+        self.data_dir().join("recordings")
     }
 
     pub fn public_url(&self, bound: SocketAddr) -> String {

@@ -10,7 +10,10 @@ use std::time::Duration;
 use tether_protocol::{AccountId, Event, InviteRole, Millis, ParticipantId, Session};
 
 /// Migrations, applied in order once each; never edit one that has shipped.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_recordings.sql")),
+];
 
 pub type DbResult<T> = Result<T, sqlx::Error>;
 
@@ -65,6 +68,30 @@ pub struct RecordEntry {
     pub seq: i64,
     pub at: i64,
     pub event: serde_json::Value,
+}
+
+/// A session recording's metadata (the file is in the recordings folder, named by `id`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordingRow {
+    pub id: String,
+    pub session_id: String,
+    pub size: u64,
+    /// Lower-case hex SHA-256 of the whole file.
+    pub sha256: String,
+    pub duration_ms: Option<u64>,
+    pub created_at: i64,
+    /// Participant id of the controller that uploaded it.
+    pub uploaded_by: u32,
+}
+
+/// What `apply` stores besides the new state and the events.
+#[derive(Debug)]
+pub enum Also<'a> {
+    Nothing,
+    /// A participant who joined, and the invitation it used.
+    Joined(NewParticipant<'a>, Option<&'a str>),
+    /// A recording attached to the record.
+    Recording(&'a RecordingRow),
 }
 
 /// Why `apply` stored nothing.
@@ -147,6 +174,20 @@ fn invitation_from(row: &sqlx::sqlite::SqliteRow) -> DbResult<InvitationRow> {
         used_at: row.try_get("used_at")?,
         used_by: row.try_get::<Option<i64>, _>("used_by")?.map(|n| n as u32),
         revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+fn recording_from(row: &sqlx::sqlite::SqliteRow) -> DbResult<RecordingRow> {
+    Ok(RecordingRow {
+        id: row.try_get("id")?,
+        session_id: row.try_get("session_id")?,
+        size: row.try_get::<i64, _>("size")? as u64,
+        sha256: row.try_get("sha256")?,
+        duration_ms: row
+            .try_get::<Option<i64>, _>("duration_ms")?
+            .map(|n| n as u64),
+        created_at: row.try_get("created_at")?,
+        uploaded_by: row.try_get::<i64, _>("uploaded_by")? as u32,
     })
 }
 
@@ -408,14 +449,14 @@ impl Db {
         tx.commit().await
     }
 
-    /// Persist what a command did: the new state, its events, and an optional joining participant
-    /// and used invitation, in one transaction.
+    /// Persist what a command did: the new state, its events, and what else it brought (a joining
+    /// participant and its used invitation, or a recording), in one transaction.
     pub async fn apply(
         &self,
         session_id: &str,
         state: &Session,
         events: &[Event],
-        joined: Option<(NewParticipant<'_>, Option<&str>)>,
+        also: Also<'_>,
         now: Millis,
     ) -> Result<(), ApplyError> {
         let mut tx = self.pool.begin().await?;
@@ -429,20 +470,24 @@ impl Db {
             .bind(session_id)
             .execute(&mut *tx)
             .await?;
-        if let Some((participant, invitation)) = joined {
-            insert_participant(&mut tx, session_id, &participant).await?;
-            if let Some(inv) = invitation {
-                let used = sqlx::query(
-                    "UPDATE invitations SET used_at = ?, used_by = ?
-                     WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL",
-                )
-                .bind(now as i64)
-                .bind(i64::from(participant.id.0))
-                .bind(inv)
-                .execute(&mut *tx)
-                .await?;
-                if used.rows_affected() != 1 {
-                    return Err(ApplyError::InvitationTaken);
+        match also {
+            Also::Nothing => {}
+            Also::Recording(recording) => insert_recording(&mut tx, recording).await?,
+            Also::Joined(participant, invitation) => {
+                insert_participant(&mut tx, session_id, &participant).await?;
+                if let Some(inv) = invitation {
+                    let used = sqlx::query(
+                        "UPDATE invitations SET used_at = ?, used_by = ?
+                         WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL",
+                    )
+                    .bind(now as i64)
+                    .bind(i64::from(participant.id.0))
+                    .bind(inv)
+                    .execute(&mut *tx)
+                    .await?;
+                    if used.rows_affected() != 1 {
+                        return Err(ApplyError::InvitationTaken);
+                    }
                 }
             }
         }
@@ -545,6 +590,19 @@ impl Db {
             ))
         })
         .transpose()
+    }
+
+    // ---- recordings ----
+
+    /// A recording of a session; `None` when there is none with this id in this session.
+    pub async fn recording(&self, session_id: &str, id: &str) -> DbResult<Option<RecordingRow>> {
+        sqlx::query("SELECT * FROM recordings WHERE session_id = ? AND id = ?")
+            .bind(session_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| recording_from(&r))
+            .transpose()
     }
 
     // ---- invitations ----
@@ -664,6 +722,26 @@ async fn insert_participant(
             .execute(&mut **tx)
             .await?;
     }
+    Ok(())
+}
+
+async fn insert_recording(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    r: &RecordingRow,
+) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO recordings (id, session_id, size, sha256, duration_ms, created_at, uploaded_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&r.id)
+    .bind(&r.session_id)
+    .bind(i64::try_from(r.size).unwrap_or(i64::MAX))
+    .bind(&r.sha256)
+    .bind(r.duration_ms.map(|d| i64::try_from(d).unwrap_or(i64::MAX)))
+    .bind(r.created_at)
+    .bind(i64::from(r.uploaded_by))
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! connections of its participants behind one lock, persists every change before publishing it,
 //! and fans events out to the participants.
 
-use crate::db::{InvitationRow, NewParticipant};
+use crate::db::{Also, InvitationRow, NewParticipant, RecordingRow};
 use crate::error::ApiResult;
 use crate::secrets::{hash_token, new_token, random_below};
 use crate::state::{AppState, now_ms};
@@ -93,6 +93,16 @@ pub struct Hub {
     inner: tokio::sync::Mutex<HubInner>,
 }
 
+/// What a change stores besides the new state and its events.
+#[derive(Debug, Clone, Copy)]
+enum Extra<'a> {
+    Nothing,
+    /// The participant the change admits (the last one of the new state): its token's hash and
+    /// the invitation it used.
+    Joined(&'a [u8], Option<&'a str>),
+    Recording(&'a RecordingRow),
+}
+
 /// What `Hub::join` gives the new participant.
 #[derive(Debug)]
 pub struct Joined {
@@ -124,7 +134,7 @@ impl Hub {
     async fn change<T>(
         &self,
         state: &AppState,
-        joined: Option<(&[u8], Option<&str>)>,
+        extra: Extra<'_>,
         f: impl FnOnce(&mut Session) -> Result<(T, Vec<Event>), RuleViolation>,
     ) -> ApiResult<(T, Vec<Event>)> {
         let now = now_ms();
@@ -134,25 +144,26 @@ impl Hub {
         if events.is_empty() {
             return Ok((out, events));
         }
-        let new_participant = joined.and_then(|(hash, inv)| {
-            let p = next.participants().last()?;
-            let account = match p.kind {
-                ParticipantKind::Csr { account } => Some(account),
-                ParticipantKind::Customer => None,
-            };
-            Some((
-                NewParticipant {
-                    token_hash: hash,
-                    id: p.id,
-                    account,
-                },
-                inv,
-            ))
-        });
-        state
-            .db
-            .apply(&self.id, &next, &events, new_participant, now)
-            .await?;
+        let also = match extra {
+            Extra::Nothing => Also::Nothing,
+            Extra::Recording(recording) => Also::Recording(recording),
+            Extra::Joined(hash, inv) => match next.participants().last() {
+                Some(p) => {
+                    let account = match p.kind {
+                        ParticipantKind::Csr { account } => Some(account),
+                        ParticipantKind::Customer => None,
+                    };
+                    let participant = NewParticipant {
+                        token_hash: hash,
+                        id: p.id,
+                        account,
+                    };
+                    Also::Joined(participant, inv)
+                }
+                None => Also::Nothing,
+            },
+        };
+        state.db.apply(&self.id, &next, &events, also, now).await?;
         inner.session = next;
         inner.publish(&events);
         drop(inner);
@@ -174,7 +185,33 @@ impl Hub {
     ) -> ApiResult<Vec<Event>> {
         let now = now_ms();
         Ok(self
-            .change(state, None, |s| Ok(((), s.handle(actor, command, now)?)))
+            .change(state, Extra::Nothing, |s| {
+                Ok(((), s.handle(actor, command, now)?))
+            })
+            .await?
+            .1)
+    }
+
+    /// Attach a stored recording to the record: the model decides (the uploader must still be
+    /// the controller of this live session), then the recording's row and its event are stored
+    /// together and the event is published.
+    pub async fn attach_recording(
+        &self,
+        state: &AppState,
+        recording: &RecordingRow,
+    ) -> ApiResult<Vec<Event>> {
+        let actor = ParticipantId(recording.uploaded_by);
+        Ok(self
+            .change(state, Extra::Recording(recording), |s| {
+                let events = s.attach_recording(
+                    actor,
+                    &recording.id,
+                    recording.size,
+                    &recording.sha256,
+                    recording.duration_ms,
+                )?;
+                Ok(((), events))
+            })
             .await?
             .1)
     }
@@ -205,7 +242,7 @@ impl Hub {
         let ((participant, role), _) = self
             .change(
                 state,
-                Some((&hash, invitation.map(|i| i.id.as_str()))),
+                Extra::Joined(&hash, invitation.map(|i| i.id.as_str())),
                 |s| {
                     let (id, events) = s.join(kind, name, now)?;
                     Ok(((id, s.role(id).unwrap_or(Role::Customer)), events))
@@ -238,7 +275,10 @@ impl Hub {
         // Refused (nothing changes) when the participant has left or the session has ended.
         let events = next.set_connected(participant, true)?;
         if !events.is_empty() {
-            state.db.apply(&self.id, &next, &events, None, now).await?;
+            state
+                .db
+                .apply(&self.id, &next, &events, Also::Nothing, now)
+                .await?;
         }
         inner.session = next;
         let role = inner.session.role(participant).unwrap_or(Role::Customer);
@@ -291,7 +331,7 @@ impl Hub {
             g
         };
         if let Err(e) = self
-            .change(state, None, |s| {
+            .change(state, Extra::Nothing, |s| {
                 Ok(((), s.set_connected(participant, false)?))
             })
             .await
@@ -325,7 +365,9 @@ impl Hub {
             if due {
                 let now = now_ms();
                 if let Err(e) = hub
-                    .change(&state, None, |s| Ok(((), s.time_out(participant, now)?)))
+                    .change(&state, Extra::Nothing, |s| {
+                        Ok(((), s.time_out(participant, now)?))
+                    })
                     .await
                 {
                     tracing::debug!(%e, "grace timer found nothing to do");
@@ -364,7 +406,9 @@ impl Hub {
         };
         for id in present {
             let _ = self
-                .change(state, None, |s| Ok(((), s.set_connected(id, false)?)))
+                .change(state, Extra::Nothing, |s| {
+                    Ok(((), s.set_connected(id, false)?))
+                })
                 .await;
             let g = self
                 .inner

@@ -20,7 +20,7 @@ pub mod ws;
 use crate::config::Config;
 use crate::db::Db;
 use crate::hub::{CLOSE_GOING_AWAY, Hub};
-use crate::routes::{MAX_BODY_BYTES, accounts, ice, invitations, sessions};
+use crate::routes::{MAX_BODY_BYTES, accounts, ice, invitations, recordings, sessions};
 use crate::state::{AppState, now_ms};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -62,6 +62,13 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/sessions/{id}/invitations/{invitation}",
             axum::routing::delete(invitations::revoke),
+        )
+        // The upload streams its raw body to disk under its own limit
+        // (`max_recording_bytes`); `DefaultBodyLimit` applies only to buffering extractors.
+        .route("/sessions/{id}/recordings", post(recordings::upload))
+        .route(
+            "/sessions/{id}/recordings/{recording}",
+            get(recordings::download),
         )
         .route("/join", post(invitations::join))
         .route("/ice", get(ice::ice))

@@ -2,16 +2,19 @@
 //! authentication, permission and validation failures, against a real SQLite file.
 //!
 //! Each test builds its own service (fresh temporary folder, `Db::open`, `bootstrap_admin`,
-//! `AppState::new`, `app`). `request` is the only place requests are built and `TestApp::send`
-//! the only caller of the router; tests mostly go through `TestApp::call` (method, path, bearer,
-//! JSON body → status, JSON) and `expect_error` (status and `code` of an error body), so they
-//! read as tables. A bearer of `NOBODY` sends no credentials.
+//! `AppState::new`, `app`). `request` is the only place JSON requests are built (`upload_request`
+//! builds recording uploads) and `TestApp::send_raw` the only caller of the router; tests mostly
+//! go through `TestApp::call` (method, path, bearer, JSON body → status, JSON) and `expect_error`
+//! (status and `code` of an error body), so they read as tables. A bearer of `NOBODY` sends no
+//! credentials.
 
 use axum::Router;
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::extract::ConnectInfo;
 use axum::http::header::{
-    AUTHORIZATION, CONTENT_DISPOSITION, CONTENT_TYPE, COOKIE, HeaderName, RETRY_AFTER, SET_COOKIE,
+    AUTHORIZATION, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HeaderName,
+    RETRY_AFTER, SET_COOKIE,
 };
 use axum::http::{HeaderMap, Request, StatusCode};
 use base64::Engine;
@@ -44,6 +47,7 @@ const NOT_FOUND: StatusCode = StatusCode::NOT_FOUND;
 const CONFLICT: StatusCode = StatusCode::CONFLICT;
 const GONE: StatusCode = StatusCode::GONE;
 const INVALID: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
+const TOO_LARGE: StatusCode = StatusCode::PAYLOAD_TOO_LARGE;
 const TOO_MANY: StatusCode = StatusCode::TOO_MANY_REQUESTS;
 
 const LOGIN: &str = "/api/v1/login";
@@ -291,8 +295,8 @@ impl TestApp {
         app
     }
 
-    /// The only caller of the router.
-    async fn send(&self, req: Request<Body>) -> Reply {
+    /// The only caller of the router: status, headers and the body's bytes.
+    async fn send_raw(&self, req: Request<Body>) -> (StatusCode, HeaderMap, Bytes) {
         let response = self
             .router
             .clone()
@@ -301,6 +305,12 @@ impl TestApp {
             .expect("the router never fails");
         let (parts, body) = response.into_parts();
         let bytes = body.collect().await.expect("read the body").to_bytes();
+        (parts.status, parts.headers, bytes)
+    }
+
+    /// `send_raw`, with the body read as JSON.
+    async fn send(&self, req: Request<Body>) -> Reply {
+        let (status, headers, bytes) = self.send_raw(req).await;
         let body = if bytes.is_empty() {
             Value::Null
         } else {
@@ -308,8 +318,8 @@ impl TestApp {
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         Reply {
-            status: parts.status,
-            headers: parts.headers,
+            status,
+            headers,
             body,
         }
     }
@@ -441,6 +451,144 @@ impl TestApp {
             .await
             .expect("open the database file")
     }
+
+    /// A live session started by "bea" under settings that allow recording, with a customer
+    /// (participant 2) and a second CSR, "dee" (participant 3), who joined it.
+    async fn recorded_session(&self) -> Recorded {
+        self.set_settings(merged(
+            &default_settings(),
+            json!({ "recording_allowed": true }),
+        ))
+        .await;
+        let (_, bea) = self.csr("bea", false).await;
+        let (_, dee) = self.csr("dee", false).await;
+        let (session, controller) = self.start(&bea).await;
+        let invitation = self
+            .invite(&bea, &session, json!({ "role": "customer" }))
+            .await;
+        let customer = self.join_customer(&invitation, "Carol").await;
+        let invitation = self.invite(&bea, &session, json!({ "role": "csr" })).await;
+        let body = json!({ "token": invitation["token"], "name": "Dee" });
+        let (status, joined) = self.join(&dee, body).await;
+        assert_eq!(status, CREATED, "{joined}");
+        assert_eq!(joined["participant"]["id"], 3);
+        Recorded {
+            session,
+            bea,
+            controller,
+            customer,
+            other_csr: text(&joined["participant"]["token"]),
+        }
+    }
+
+    /// Upload `bytes` as a recording of `session` (with `Content-Length`, as the engine sends it).
+    async fn upload(
+        &self,
+        session: &str,
+        bearer: &str,
+        query: &str,
+        bytes: &[u8],
+    ) -> (StatusCode, Value) {
+        let req = upload_request(session, query, bearer, MATROSKA, vec![bytes.to_vec()]);
+        let req = with_header(req, CONTENT_LENGTH, &bytes.len().to_string());
+        self.send(req).await.pair()
+    }
+
+    /// Every file under the service's recordings folder (temporary files included).
+    fn stored_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(&self.dir.join("recordings"), &mut files);
+        files.sort();
+        files
+    }
+
+    /// How many recordings the database holds.
+    async fn recording_rows(&self) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM recordings")
+            .fetch_one(&self.sql().await)
+            .await
+            .expect("count the recordings")
+    }
+
+    /// The `recording_attached` events of a session's record.
+    async fn attached(&self, token: &str, session: &str) -> Vec<Value> {
+        let record = self.record(token, session).await;
+        let events = record["events"].as_array().expect("events");
+        events
+            .iter()
+            .map(|e| e["event"].clone())
+            .filter(|e| e["type"] == "recording_attached")
+            .collect()
+    }
+}
+
+/// The media type of recordings.
+const MATROSKA: &str = "video/x-matroska";
+
+/// What `TestApp::recorded_session` set up: the session, the sign-in of its starter "bea", and
+/// the participant tokens of the controller (bea), the customer and the other CSR (dee).
+#[derive(Debug)]
+struct Recorded {
+    session: String,
+    bea: String,
+    controller: String,
+    customer: String,
+    other_csr: String,
+}
+
+/// A recording upload whose body is `chunks`, sent one by one without a `Content-Length`.
+fn upload_request(
+    session: &str,
+    query: &str,
+    bearer: &str,
+    content_type: &str,
+    chunks: Vec<Vec<u8>>,
+) -> Request<Body> {
+    let path = session_path(session, &format!("/recordings{query}"));
+    let mut builder = Request::builder().method("POST").uri(path);
+    if !bearer.is_empty() {
+        builder = builder.header(AUTHORIZATION, format!("Bearer {bearer}"));
+    }
+    if !content_type.is_empty() {
+        builder = builder.header(CONTENT_TYPE, content_type);
+    }
+    let stream = futures_util::stream::iter(
+        chunks
+            .into_iter()
+            .map(|c| Ok::<_, std::io::Error>(Bytes::from(c))),
+    );
+    builder
+        .body(Body::from_stream(stream))
+        .expect("a valid request")
+}
+
+/// `len` bytes that start like a Matroska file (the EBML magic) and then vary.
+fn mkv(len: usize) -> Vec<u8> {
+    let mut bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+    let magic = [0x1A, 0x45, 0xDF, 0xA3];
+    let n = len.min(4);
+    bytes[..n].copy_from_slice(&magic[..n]);
+    bytes
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 // ---- the service around the API ----
@@ -2209,6 +2357,245 @@ async fn ended_session_refuses_what_needs_a_live_session() {
     for token in [&controller, &customer] {
         let reply = app.call("GET", ICE, token, None).await;
         expect_error(&reply, FORBIDDEN, "not_in_session");
+    }
+}
+
+// ---- recordings ----
+
+#[tokio::test]
+async fn the_controller_uploads_a_recording_into_the_record() {
+    let app = TestApp::new().await;
+    let r = app.recorded_session().await;
+    let sid = &r.session;
+    let notes = json!({ "notes": "before the recording" });
+    let (status, _) = app
+        .call("PUT", &session_path(sid, "/notes"), &r.bea, Some(notes))
+        .await;
+    assert_eq!(status, OK);
+
+    let bytes = mkv(300_000);
+    let (status, uploaded) = app
+        .upload(sid, &r.controller, "?duration_ms=61000", &bytes)
+        .await;
+    assert_eq!(status, CREATED, "{uploaded}");
+    let id = text(&uploaded["id"]);
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "a UUID: {id}");
+    let digest = sha256_hex(&bytes);
+    assert_has(
+        &uploaded,
+        json!({ "session_id": sid, "size": 300_000, "sha256": digest, "duration_ms": 61000, "uploaded_by": 1 }),
+    );
+    assert!(uploaded["created_at"].as_u64() > Some(0), "{uploaded}");
+
+    // The record has it, after what came before, in the CSR's record and the admin's alike.
+    let record = app.record(&r.bea, sid).await;
+    let events = record["events"].as_array().expect("events");
+    let last = events.last().expect("an event");
+    let expected = json!({ "type": "recording_attached", "by": 1, "id": id, "size": 300_000, "sha256": digest, "duration_ms": 61000 });
+    assert_eq!(last["event"], expected);
+    let before = &events[events.len() - 2]["event"];
+    assert_eq!(before["type"], "notes_saved", "in order: {record}");
+    assert!(last["seq"].as_i64() > events[events.len() - 2]["seq"].as_i64());
+    assert_eq!(app.record(&app.admin, sid).await, record);
+
+    // The file is kept in the data folder under the session, byte for byte; nothing else is.
+    let stored = app
+        .dir
+        .join("recordings")
+        .join(sid)
+        .join(format!("{id}.mkv"));
+    assert_eq!(app.stored_files(), std::slice::from_ref(&stored));
+    assert_eq!(std::fs::read(&stored).expect("the stored file"), bytes);
+    let (size, sha256, uploaded_by): (i64, String, i64) =
+        sqlx::query_as("SELECT size, sha256, uploaded_by FROM recordings WHERE id = ?")
+            .bind(&id)
+            .fetch_one(&app.sql().await)
+            .await
+            .expect("the recording's row");
+    assert_eq!((size, sha256, uploaded_by), (300_000, digest, 1));
+
+    // A second one, without a duration: `null`, and both stay in the record in order.
+    let second = mkv(10);
+    let (status, body) = app.upload(sid, &r.controller, "", &second).await;
+    assert_eq!(status, CREATED, "{body}");
+    assert_eq!(body["duration_ms"], Value::Null);
+    let attached = app.attached(&r.bea, sid).await;
+    let ids: Vec<&Value> = attached.iter().map(|e| &e["id"]).collect();
+    assert_eq!(ids, [&json!(id), &body["id"]]);
+    assert_eq!(attached[1]["sha256"], json!(sha256_hex(&second)));
+    assert_eq!(app.recording_rows().await, 2);
+}
+
+#[tokio::test]
+async fn only_the_controller_of_a_live_session_uploads_recordings() {
+    let app = TestApp::new().await;
+    let r = app.recorded_session().await;
+    let sid = &r.session;
+    let (other_sid, other_controller) = app.start(&r.bea).await;
+    let bytes = mkv(1000);
+
+    // Refused before the body is read, with a message about recordings.
+    let reply = app.upload(sid, &r.customer, "", &bytes).await;
+    let message = expect_error(&reply, FORBIDDEN, "csr_only");
+    assert!(message.contains("recording"), "{message}");
+    let reply = app.upload(sid, &r.other_csr, "", &bytes).await;
+    let message = expect_error(&reply, FORBIDDEN, "controller_only");
+    assert!(message.contains("controlling"), "{message}");
+    // A participant token opens only its own session; a sign-in token is no participant token.
+    let reply = app.upload(sid, &other_controller, "", &bytes).await;
+    expect_error(&reply, NOT_FOUND, "not_found");
+    for bearer in [NOBODY, r.bea.as_str(), "garbage"] {
+        let reply = app.upload(sid, bearer, "", &bytes).await;
+        expect_error(&reply, UNAUTHORIZED, "unauthorized");
+    }
+    assert_eq!(app.stored_files(), Vec::<PathBuf>::new());
+    assert_eq!(app.recording_rows().await, 0);
+    assert_eq!(app.attached(&r.bea, sid).await, Vec::<Value>::new());
+
+    // The controller at the time: after a transfer, dee uploads and bea no longer can.
+    let to_dee = Command::TransferControl {
+        to: ParticipantId(3),
+    };
+    app.command(sid, 1, to_dee).await;
+    let reply = app.upload(sid, &r.controller, "", &bytes).await;
+    expect_error(&reply, FORBIDDEN, "controller_only");
+    let (status, body) = app.upload(sid, &r.other_csr, "", &bytes).await;
+    assert_eq!(
+        (status, &body["uploaded_by"]),
+        (CREATED, &json!(3)),
+        "{body}"
+    );
+    assert_eq!(app.attached(&r.bea, sid).await[0]["by"], 3);
+
+    // A session started while the organization disallows recording takes no recording.
+    app.set_settings(default_settings()).await;
+    let (off, off_controller) = app.start(&r.bea).await;
+    let reply = app.upload(&off, &off_controller, "", &bytes).await;
+    let message = expect_error(&reply, CONFLICT, "recording_disabled");
+    assert!(message.contains("not allowed"), "{message}");
+    // The policy is the session's own: the earlier session still may.
+    let reply = app.upload(&other_sid, &other_controller, "", &bytes).await;
+    assert_eq!(reply.0, CREATED, "{}", reply.1);
+    // An ended session takes none either.
+    let (ended, ended_controller) = app.start(&r.bea).await;
+    app.end(&ended).await;
+    let reply = app.upload(&ended, &ended_controller, "", &bytes).await;
+    expect_error(&reply, CONFLICT, "session_ended");
+    assert_eq!(app.recording_rows().await, 2);
+    assert_eq!(app.stored_files().len(), 2);
+}
+
+#[tokio::test]
+async fn uploads_that_are_not_matroska_are_refused_and_store_nothing() {
+    let app = TestApp::new().await;
+    let r = app.recorded_session().await;
+    let sid = &r.session;
+    let riff = b"RIFF\x24\x00\x00\x00WAVEfmt ".to_vec();
+
+    #[rustfmt::skip]
+    let cases: [(&str, &str, Vec<Vec<u8>>, &str); 7] = [
+        ("", MATROSKA, vec![riff.clone()], "EBML"),
+        // The magic split over chunks is still read as a whole; a wrong one is still wrong.
+        ("", MATROSKA, vec![vec![0x1A, 0x45], vec![0xDF, 0x00, 1, 2]], "1A 45 DF 00"),
+        ("", MATROSKA, vec![], "empty"),
+        ("", MATROSKA, vec![vec![0x1A, 0x45, 0xDF]], "too short"),
+        ("", "application/json", vec![mkv(100)], MATROSKA),
+        ("?duration_ms=long", MATROSKA, vec![mkv(100)], "query string"),
+        ("?length=5", MATROSKA, vec![mkv(100)], "query string"),
+    ];
+    for (query, content_type, chunks, names) in cases {
+        let req = upload_request(sid, query, &r.controller, content_type, chunks);
+        let reply = app.send(req).await.pair();
+        let message = expect_error(&reply, BAD_REQUEST, "bad_request");
+        assert!(message.contains(names), "{query} {content_type}: {message}");
+    }
+    assert_eq!(app.stored_files(), Vec::<PathBuf>::new());
+    assert!(!app.dir.join("recordings").exists(), "not even a folder");
+    assert_eq!(app.recording_rows().await, 0);
+    assert_eq!(app.attached(&r.bea, sid).await, Vec::<Value>::new());
+}
+
+#[tokio::test]
+async fn oversized_recordings_are_refused_and_leave_no_file() {
+    const LIMIT: usize = 64 * 1024;
+    let app = TestApp::new_with(|c| c.max_recording_bytes = LIMIT as u64).await;
+    let r = app.recorded_session().await;
+    let sid = &r.session;
+
+    // Streamed without a declared length: refused once the limit is passed, after the file was
+    // started; the partial file is removed.
+    let over = mkv(LIMIT + 1);
+    let chunks: Vec<Vec<u8>> = over.chunks(8 * 1024).map(<[u8]>::to_vec).collect();
+    assert!(
+        chunks.len() > 2,
+        "the file is started before the limit is reached"
+    );
+    let req = upload_request(sid, "", &r.controller, MATROSKA, chunks);
+    let reply = app.send(req).await.pair();
+    let message = expect_error(&reply, TOO_LARGE, "too_large");
+    assert!(message.contains(&LIMIT.to_string()), "{message}");
+    // Declared too large: refused before reading.
+    let reply = app.upload(sid, &r.controller, "", &over).await;
+    expect_error(&reply, TOO_LARGE, "too_large");
+    assert_eq!(app.stored_files(), Vec::<PathBuf>::new());
+    assert_eq!(app.recording_rows().await, 0);
+    assert_eq!(app.attached(&r.bea, sid).await, Vec::<Value>::new());
+
+    // Exactly the limit is fine.
+    let (status, body) = app.upload(sid, &r.controller, "", &mkv(LIMIT)).await;
+    assert_eq!((status, &body["size"]), (CREATED, &json!(LIMIT)), "{body}");
+    assert_eq!(app.stored_files().len(), 1);
+}
+
+#[tokio::test]
+async fn recordings_are_downloaded_by_csrs_who_may_read_the_record() {
+    let app = TestApp::new().await;
+    let r = app.recorded_session().await;
+    let sid = &r.session;
+    let (_, cid) = app.csr("cid", false).await;
+    let bytes = mkv(700_000);
+    let (status, uploaded) = app.upload(sid, &r.controller, "", &bytes).await;
+    assert_eq!(status, CREATED, "{uploaded}");
+    let id = text(&uploaded["id"]);
+    let path = session_path(sid, &format!("/recordings/{id}"));
+    // Live or ended, the file stays readable.
+    app.end(sid).await;
+
+    for token in [&r.bea, &app.admin] {
+        let (status, headers, body) = app.send_raw(request("GET", &path, token, None)).await;
+        assert_eq!(status, OK);
+        let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+        assert_eq!(header(CONTENT_TYPE), Some(MATROSKA));
+        assert_eq!(header(CONTENT_LENGTH), Some("700000"));
+        let disposition = format!("attachment; filename=\"recording-{id}.mkv\"");
+        assert_eq!(header(CONTENT_DISPOSITION), Some(disposition.as_str()));
+        assert!(body == bytes, "the downloaded file is the uploaded one");
+        assert_eq!(sha256_hex(&body), text(&uploaded["sha256"]));
+    }
+
+    // Not signed in, or holding only a participant token: 401. A CSR who did not take part:
+    // the session looks missing.
+    for token in [NOBODY, r.controller.as_str(), r.customer.as_str()] {
+        let reply = app.call("GET", &path, token, None).await;
+        expect_error(&reply, UNAUTHORIZED, "unauthorized");
+    }
+    expect_error(
+        &app.call("GET", &path, &cid, None).await,
+        NOT_FOUND,
+        "not_found",
+    );
+    // Unknown ids, and a recording asked for under another session.
+    let (other, _) = app.start(&r.bea).await;
+    #[rustfmt::skip]
+    let unknown = [
+        session_path(sid, "/recordings/00000000-0000-0000-0000-000000000000"),
+        session_path(sid, "/recordings/..%2F..%2Ftether.db"),
+        session_path(&other, &format!("/recordings/{id}")),
+        session_path("no-such-session", &format!("/recordings/{id}")),
+    ];
+    for path in unknown {
+        let reply = app.call("GET", &path, &app.admin, None).await;
+        expect_error(&reply, NOT_FOUND, "not_found");
     }
 }
 

@@ -224,11 +224,16 @@ pub async fn file_pair(url: &ServiceUrl, admin: &str, tag: &str) -> FilePair {
 
 /// The admin sets the file-transfer mode (`off`, `basic`, `advanced`).
 pub async fn file_transfer_mode(url: &ServiceUrl, admin: &str, mode: &str) {
+    setting(url, admin, "file_transfer", mode.into()).await;
+}
+
+/// The admin changes one organization setting.
+pub async fn setting(url: &ServiceUrl, admin: &str, key: &str, value: serde_json::Value) {
     let mut settings = url
         .request("GET", "/api/v1/admin/settings", Some(admin), None)
         .await
         .expect("settings");
-    settings["file_transfer"] = mode.into();
+    settings[key] = value;
     url.request(
         "PUT",
         "/api/v1/admin/settings",
@@ -236,7 +241,7 @@ pub async fn file_transfer_mode(url: &ServiceUrl, admin: &str, mode: &str) {
         Some(&settings),
     )
     .await
-    .expect("file transfer mode");
+    .unwrap_or_else(|e| panic!("setting {key}: {e}"));
 }
 
 /// The customer answers the next transfer request; returns its id and file name.

@@ -8,6 +8,7 @@ mod control;
 mod files;
 mod helper;
 mod mesh;
+mod recording;
 mod resume;
 mod screen;
 mod signaling;

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod ice;
 pub mod invitations;
+pub mod recordings;
 pub mod sessions;
 
 use crate::error::ApiError;

@@ -238,6 +238,7 @@ pub async fn run(args: Args) -> Result<(), EngineError> {
             x_display: args.display.clone(),
             monitor: args.monitor,
             application: args.application.as_deref().map(window_choice),
+            ..EngineConfig::default()
         },
     )
     .await?;

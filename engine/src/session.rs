@@ -46,6 +46,9 @@ pub struct EngineConfig {
     /// The application window this participant chose to share for application view and
     /// control (None: application sharing is refused).
     pub application: Option<tether_media::capture::WindowChoice>,
+    /// The most bits per second our shared screen may use (the encoder's rate control keeps
+    /// under it).
+    pub screen_bitrate: u32,
 }
 
 impl Default for EngineConfig {
@@ -56,6 +59,7 @@ impl Default for EngineConfig {
             x_display: None,
             monitor: 0,
             application: None,
+            screen_bitrate: 2_500_000,
         }
     }
 }

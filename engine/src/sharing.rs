@@ -8,7 +8,7 @@ use crate::session::{EngineConfig, EngineEvent};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tether_media::encode::EncodedFrame;
+use tether_media::encode::{EncodedFrame, EncoderSettings};
 use tether_media::screen::{ScreenEncoder, ScreenSettings, Source};
 use tether_protocol::{Activity, Capability, ParticipantId, Role, Roster};
 use tokio::sync::mpsc;
@@ -18,6 +18,8 @@ use tokio::sync::mpsc;
 pub(crate) struct Plan {
     pub source: Source,
     pub to: Vec<ParticipantId>,
+    /// The bitrate cap of the stream.
+    pub bitrate: u32,
 }
 
 /// Decide from the roster and this user's consents. Pure: the rules in one place.
@@ -50,12 +52,14 @@ pub(crate) fn plan(
                 return Ok(Some(Plan {
                     source: Source::Display(config.monitor),
                     to: others(false),
+                    bitrate: config.screen_bitrate,
                 }));
             }
             Activity::ShareApplication => {
                 return Ok(Some(Plan {
                     source: window()?,
                     to: others(false),
+                    bitrate: config.screen_bitrate,
                 }));
             }
             _ => {}
@@ -81,6 +85,7 @@ pub(crate) fn plan(
         Some(source) if allowed => Ok(Some(Plan {
             source,
             to: others(true),
+            bitrate: config.screen_bitrate,
         })),
         _ => Ok(None),
     }
@@ -154,7 +159,19 @@ impl Sharing {
             }
             return;
         }
-        self.running = Some(start(plan.source.clone(), recipients, events.clone()));
+        let settings = ScreenSettings {
+            encoder: EncoderSettings {
+                bitrate: plan.bitrate,
+                ..EncoderSettings::default()
+            },
+            ..ScreenSettings::default()
+        };
+        self.running = Some(start(
+            plan.source.clone(),
+            settings,
+            recipients,
+            events.clone(),
+        ));
         let _ = events.try_send(EngineEvent::Sharing {
             to,
             source: Some(format!("{:?}", plan.source)),
@@ -173,7 +190,12 @@ impl Sharing {
     }
 }
 
-fn start(source: Source, recipients: Vec<Arc<Peer>>, events: mpsc::Sender<EngineEvent>) -> Running {
+fn start(
+    source: Source,
+    settings: ScreenSettings,
+    recipients: Vec<Arc<Peer>>,
+    events: mpsc::Sender<EngineEvent>,
+) -> Running {
     let stop = Arc::new(AtomicBool::new(false));
     let keyframe = Arc::new(AtomicBool::new(true));
     let recipients = Arc::new(Mutex::new(recipients));
@@ -186,7 +208,7 @@ fn start(source: Source, recipients: Vec<Arc<Peer>>, events: mpsc::Sender<Engine
             events.clone(),
         );
         // The capturer is not Send: it lives and dies on this thread.
-        std::thread::spawn(move || encode_loop(&source, &stop, &keyframe, &tx, &events));
+        std::thread::spawn(move || encode_loop(&source, settings, &stop, &keyframe, &tx, &events));
     }
     let forward = {
         let recipients = recipients.clone();
@@ -215,12 +237,13 @@ fn start(source: Source, recipients: Vec<Arc<Peer>>, events: mpsc::Sender<Engine
 
 fn encode_loop(
     source: &Source,
+    settings: ScreenSettings,
     stop: &AtomicBool,
     keyframe: &AtomicBool,
     tx: &mpsc::Sender<EncodedFrame>,
     events: &mpsc::Sender<EngineEvent>,
 ) {
-    let mut encoder = match ScreenEncoder::new(source, ScreenSettings::default()) {
+    let mut encoder = match ScreenEncoder::new(source, settings) {
         Ok(e) => e,
         Err(e) => {
             let _ = events.try_send(EngineEvent::MediaError(format!(

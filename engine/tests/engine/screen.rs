@@ -1,7 +1,7 @@
 //! Screen sharing over real peers, on the test command's Xvfb display: the customer's monitor,
 //! then one chosen application window, reach the CSR's engine as decoded pictures showing what
 //! was drawn; sharing starts only under the customer's own consent and stops at once when it is
-//! revoked.
+//! revoked; and the CSR's own desktop reaches the customer.
 
 use crate::common::{consent, loopback, service, start_activity, until};
 use crate::xdisplay::Display;
@@ -136,9 +136,14 @@ async fn the_customers_screen_and_then_one_window_reach_the_csr_while_allowed() 
     })
     .await;
 
+    // The other direction: the CSR shares its own desktop with Carl.
+    x.destroy(app);
+    start_activity(&csr, &mut csr_ev, Activity::ShareDesktop).await;
+    let shared = picture(&mut carl_ev, csr.me(), "the CSR's desktop", shows_quadrants).await;
+    assert_eq!((shared.width, shared.height), (w as usize, h as usize));
+
     drop((csr, carl));
     service.stop().await;
-    x.destroy(app);
     for id in drawn {
         x.destroy(id);
     }

@@ -1,5 +1,6 @@
 //! The customer helper binary, driven as a customer would: it joins by code, shows chat and
-//! takes replies, asks consent as a prompt, revokes on command, and exits when the session ends.
+//! takes replies, asks consent as a prompt, revokes on command, and exits when the session ends;
+//! on the test command's Xvfb display it shares its screen and is controlled once allowed.
 
 use crate::common::{loopback, mesh_open, service, until};
 use std::process::Stdio;
@@ -121,6 +122,101 @@ async fn the_customer_helper_joins_chats_consents_revokes_and_exits() {
     .await
     .expect("end");
     line_containing(&mut out, "The session has ended").await;
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(status.success(), "{status}");
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_helper_shares_its_display_and_is_controlled_after_the_customer_allows_it() {
+    use crate::common::start_activity;
+    use crate::xdisplay::Display;
+    use tether_protocol::{Activity, InputEvent};
+    let x = Display::open();
+    let _turn = x.turn();
+    let (service, url, admin) = service("helper-control").await;
+    let csr_seat = url.start_session(&admin, None, None).await.expect("start");
+    let (csr, mut csr_ev) = Engine::connect(&url, &csr_seat, loopback())
+        .await
+        .expect("csr");
+    let inv = url
+        .invite(&admin, &csr_seat.session_id, "customer")
+        .await
+        .expect("invite");
+    let code = inv["code"].as_str().expect("code").to_owned();
+    let mut child = Process::new(env!("CARGO_BIN_EXE_tether-helper"))
+        .args(["--service", &service.url, "--name", "Carl"])
+        .args(["--bind", "127.0.0.1:0", &code])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("helper starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    line_containing(&mut out, "Joined the support session as Carl").await;
+    let carl = tether_protocol::ParticipantId(2);
+    mesh_open(&mut csr_ev, &[carl]).await;
+
+    // Carl answers both prompts; the CSR views, then controls.
+    for (capability, words) in [
+        (Capability::RemoteView, "asks to see your screen"),
+        (Capability::RemoteControl, "asks to control your mouse"),
+    ] {
+        csr.command(Command::RequestConsent {
+            customer: carl,
+            capability,
+        })
+        .await
+        .expect("ask");
+        line_containing(&mut out, words).await;
+        stdin.write_all(b"y\n").await.expect("answer");
+        until(&mut csr_ev, "grant", |e| {
+            matches!(
+                e,
+                EngineEvent::Session(Event::ConsentAnswered { granted: true, .. })
+            )
+        })
+        .await;
+    }
+    start_activity(&csr, &mut csr_ev, Activity::ViewDesktop).await;
+    line_containing(&mut out, "Your screen").await;
+    let seen = until(
+        &mut csr_ev,
+        "Carl's screen",
+        |e| matches!(e, EngineEvent::Screen { from, .. } if *from == carl),
+    )
+    .await;
+    let (w, h) = x.size();
+    assert!(
+        matches!(&seen, EngineEvent::Screen { picture, .. } if (picture.0.width, picture.0.height) == (w as usize, h as usize)),
+        "{seen:?}"
+    );
+    start_activity(&csr, &mut csr_ev, Activity::ControlDesktop).await;
+    x.warp(10, 10);
+    csr.send_input(carl, InputEvent::PointerMove { x: 0.5, y: 0.5 })
+        .await
+        .expect("input");
+    x.pointer_reaches(x.at(0.5, 0.5)).await;
+
+    // Revoked from the helper: the pointer stays where it is.
+    stdin
+        .write_all(b"/revoke remote_control\n")
+        .await
+        .expect("revoke");
+    line_containing(&mut out, "Revoked").await;
+    csr.send_input(carl, InputEvent::PointerMove { x: 0.1, y: 0.1 })
+        .await
+        .expect("input");
+    line_containing(&mut out, "was not applied").await;
+    assert_eq!(x.pointer(), x.at(0.5, 0.5));
+
+    csr.command(Command::End { notes: "".into() })
+        .await
+        .expect("end");
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await
         .expect("exits")

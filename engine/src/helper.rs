@@ -302,10 +302,8 @@ pub async fn run(args: Args) -> Result<(), EngineError> {
                         screen.say(&format!("Your screen ({source}) is now seen by {}. /revoke remote_view stops it.", names.join(", ")));
                     }
                     EngineEvent::Sharing { source: None, .. } => screen.say("Your screen is no longer shared."),
-                    EngineEvent::Screen { from, picture } => {
-                        if sharers.insert(from) {
-                            screen.say(&format!("{} shares their screen ({}x{}); open the join page in a browser to see it.", screen.name(from), picture.0.width, picture.0.height));
-                        }
+                    EngineEvent::Screen { from, picture } if sharers.insert(from) => {
+                        screen.say(&format!("{} shares their screen ({}x{}); open the join page in a browser to see it.", screen.name(from), picture.0.width, picture.0.height));
                     }
                     EngineEvent::InputRefused { from, reason } => screen.say(&format!("Input from {} was not applied: {reason}.", screen.name(from))),
                     EngineEvent::MediaError(message) => screen.say(&format!("Screen or voice problem: {message}")),

@@ -67,12 +67,10 @@ pub(super) fn register_codecs(media: &mut MediaEngine) -> Result<(), String> {
     let video = RTCRtpCodecParameters {
         rtp_codec: h264(),
         payload_type: H264_PAYLOAD_TYPE,
-        ..Default::default()
     };
     let audio = RTCRtpCodecParameters {
         rtp_codec: opus(),
         payload_type: OPUS_PAYLOAD_TYPE,
-        ..Default::default()
     };
     media
         .register_codec(video, RtpCodecKind::Video)
@@ -268,14 +266,14 @@ pub(super) async fn read_remote(
     if track.kind().await == RtpCodecKind::Audio {
         while let Some(event) = track.poll().await {
             match event {
-                TrackRemoteEvent::OnRtpPacket(p) if !p.payload.is_empty() => {
-                    if events
-                        .send(PeerEvent::Audio(p.payload.to_vec()))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
+                TrackRemoteEvent::OnRtpPacket(p)
+                    if !p.payload.is_empty()
+                        && events
+                            .send(PeerEvent::Audio(p.payload.to_vec()))
+                            .await
+                            .is_err() =>
+                {
+                    return;
                 }
                 TrackRemoteEvent::OnEnded => return,
                 _ => {}

@@ -34,7 +34,7 @@ fn moved(x: f64, y: f64) -> InputEvent {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn input_is_injected_only_while_the_customer_allows_control() {
     let x = Display::open();
-    let _turn = x.turn();
+    let _turn = x.turn().await;
     let (service, url, admin) = service("control").await;
     let (session_id, (csr, mut csr_ev), mut customers) =
         session_with(&url, &admin, &["Carl"]).await;

@@ -136,7 +136,7 @@ async fn the_helper_shares_its_display_and_is_controlled_after_the_customer_allo
     use crate::xdisplay::Display;
     use tether_protocol::{Activity, InputEvent};
     let x = Display::open();
-    let _turn = x.turn();
+    let _turn = x.turn().await;
     let (service, url, admin) = service("helper-control").await;
     let csr_seat = url.start_session(&admin, None, None).await.expect("start");
     let (csr, mut csr_ev) = Engine::connect(&url, &csr_seat, loopback())

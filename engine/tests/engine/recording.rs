@@ -14,7 +14,7 @@ use tether_protocol::{Activity, Capability, Command};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recording_has_the_screen_and_every_voice_and_reaches_the_record() {
     let x = Display::open();
-    let _turn = x.turn();
+    let _turn = x.turn().await;
     let (w, h) = x.size();
     let backdrop = x.window((0, 0, w, h), [30, 90, 160], None);
     let (service, url, admin) = service("recording").await;

@@ -58,7 +58,7 @@ fn shows_quadrants(p: &I420) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_customers_screen_and_then_one_window_reach_the_csr_while_allowed() {
     let x = Display::open();
-    let _turn = x.turn();
+    let _turn = x.turn().await;
     let (w, h) = x.size();
     let (hw, hh) = (w / 2, h / 2);
     let mut drawn = Vec::new();

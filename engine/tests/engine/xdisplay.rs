@@ -2,7 +2,6 @@
 //! window that hears keys, coloured windows to share, and a lock so tests that draw or inject
 //! take turns.
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{
@@ -127,9 +126,9 @@ impl Display {
     }
 
     /// Tests that draw on or inject into the display hold this meanwhile.
-    pub fn turn(&self) -> MutexGuard<'static, ()> {
-        static TURN: Mutex<()> = Mutex::new(());
-        TURN.lock().unwrap_or_else(|p| p.into_inner())
+    pub async fn turn(&self) -> tokio::sync::MutexGuard<'static, ()> {
+        static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        TURN.lock().await
     }
 
     /// The screen size in pixels.

@@ -33,18 +33,17 @@ pub(crate) fn refusal(
 
 /// What control would inject into, given the running activities: the chosen monitor for
 /// desktop control, the chosen window for application control.
-fn target_for(roster: &Roster, config: &EngineConfig) -> Result<Target, MediaError> {
-    let application = roster
-        .activities
-        .iter()
-        .any(|a| a.activity == Activity::ControlApplication);
+fn target_for(application: bool, config: &EngineConfig) -> Result<Target, MediaError> {
     if application {
         let choice = config.application.as_ref().ok_or_else(|| {
             MediaError::Unavailable("the customer has not chosen an application to share".into())
         })?;
         return Ok(Target::Window(capture::find_window(choice)?.id));
     }
-    let displays = capture::displays()?;
+    let displays = match &config.x_display {
+        Some(name) => capture::displays_on(name)?,
+        None => capture::displays()?,
+    };
     let monitor = displays.get(config.monitor).ok_or_else(|| {
         MediaError::Unavailable(format!(
             "monitor {} (this display has {})",
@@ -65,7 +64,8 @@ fn target_for(roster: &Roster, config: &EngineConfig) -> Result<Target, MediaErr
 /// moment it is not.
 #[derive(Debug, Default)]
 pub(crate) struct Control {
-    injector: Option<(Target, Injector)>,
+    /// The injector and whether it targets the application window (else the monitor).
+    injector: Option<(bool, Injector)>,
     /// The last refusal told to the local program, so a stream of refused events is told once.
     last_refusal: Option<&'static str>,
 }
@@ -98,14 +98,22 @@ impl Control {
             return Injected::Refused(first.then_some(reason));
         }
         self.last_refusal = None;
-        let target = match target_for(roster, config) {
-            Ok(t) => t,
-            Err(e) => return Injected::Failed(e.to_string()),
-        };
-        if self.injector.as_ref().is_none_or(|(t, _)| *t != target) {
+        let application = roster
+            .activities
+            .iter()
+            .any(|a| a.activity == Activity::ControlApplication);
+        // Opened once per control activity (the monitor or window is looked up then; a
+        // window's place is re-read by the injector before each pointer event).
+        if self
+            .injector
+            .as_ref()
+            .is_none_or(|(a, _)| *a != application)
+        {
             self.stop();
-            match Injector::open(config.x_display.as_deref(), target) {
-                Ok(injector) => self.injector = Some((target, injector)),
+            let opened = target_for(application, config)
+                .and_then(|target| Injector::open(config.x_display.as_deref(), target));
+            match opened {
+                Ok(injector) => self.injector = Some((application, injector)),
                 Err(e) => return Injected::Failed(e.to_string()),
             }
         }

@@ -1,6 +1,7 @@
 //! One WebRTC peer connection to one other participant, with the reliable `tether` control
 //! data channel. The only module of the engine that knows webrtc-rs.
 
+mod frames;
 mod media;
 
 use crate::error::EngineError;

@@ -833,7 +833,8 @@ impl Mesh {
                         slot.peer.request_keyframe();
                     }
                 }
-                self.viewing.frame(from, frame, &self.events)
+                let peer = self.peers.get(&from).map(|slot| slot.peer.clone());
+                self.viewing.frame(from, frame, peer, &self.events)
             }
             PeerEvent::Audio(packet) => {
                 if let Some(r) = &mut self.recording {

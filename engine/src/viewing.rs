@@ -1,6 +1,7 @@
 //! Screens that reach this endpoint: one decoder thread per sharing participant turns the H.264
 //! frames of its screen track into pictures for the embedding program.
 
+use crate::peer::Peer;
 use crate::session::EngineEvent;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,16 +32,19 @@ pub(crate) struct Viewing {
 
 impl Viewing {
     /// A frame from `from`'s screen track.
+    /// A frame from `from`'s screen track; `peer` is asked for a keyframe if one cannot be
+    /// decoded.
     pub(crate) fn frame(
         &mut self,
         from: ParticipantId,
         frame: Vec<u8>,
+        peer: Option<Arc<Peer>>,
         events: &mpsc::Sender<EngineEvent>,
     ) {
         let tx = self
             .decoders
             .entry(from)
-            .or_insert_with(|| spawn(from, events.clone()));
+            .or_insert_with(|| spawn(from, peer, events.clone()));
         if let Err(std::sync::mpsc::TrySendError::Disconnected(_)) = tx.try_send(frame) {
             self.decoders.remove(&from);
         }
@@ -58,6 +62,7 @@ impl Viewing {
 
 fn spawn(
     from: ParticipantId,
+    peer: Option<Arc<Peer>>,
     events: mpsc::Sender<EngineEvent>,
 ) -> std::sync::mpsc::SyncSender<Vec<u8>> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(DECODE_QUEUE);
@@ -84,6 +89,10 @@ fn spawn(
                 }
                 Ok(None) => {}
                 Err(e) => {
+                    // A fresh start for the picture.
+                    if let Some(peer) = &peer {
+                        peer.request_keyframe();
+                    }
                     let _ = events.try_send(EngineEvent::PeerError {
                         peer: from,
                         message: format!("undecodable screen frame: {e}"),

@@ -3,14 +3,13 @@
 //! on the remote's tracks, and keyframe requests (PLI) both ways.
 
 use super::PeerEvent;
+use super::frames::FrameAssembler;
 use bytes::Bytes;
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use rtc::rtp::codec::h264::H264Packet;
-use rtc::rtp::packetizer::Depacketizer;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
     RTCRtpEncodingParameters, RtpCodecKind,
@@ -283,113 +282,42 @@ pub(super) async fn read_remote(
     }
     let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
     let mut asked: Option<Instant> = None;
-    let mut frames = FrameAssembler::default();
+    let mut frames = FrameAssembler::new();
     loop {
-        let event = tokio::select! {
-            event = track.poll() => event,
-            () = keyframe_wanted.notified() => {
-                let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc };
-                let _ = track.write_rtcp(vec![Box::new(pli)]).await;
-                continue;
+        // Wake for a packet, a keyframe wanted here, or a gap that waited long enough.
+        let deadline = frames.deadline();
+        let give_up = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
             }
         };
-        let Some(event) = event else { return };
-        match event {
-            TrackRemoteEvent::OnRtpPacket(p) => {
-                match frames.push(p.header.sequence_number, p.header.marker, &p.payload) {
-                    Assembled::Frame(frame) => {
-                        if events.send(PeerEvent::Video(frame)).await.is_err() {
-                            return;
-                        }
-                    }
-                    // Asked at most twice a second, whatever the loss.
-                    Assembled::NeedKeyframe => {
-                        if asked.is_none_or(|t| t.elapsed() > KEYFRAME_ASK_INTERVAL) {
-                            asked = Some(Instant::now());
-                            let pli = PictureLossIndication {
-                                sender_ssrc: 0,
-                                media_ssrc,
-                            };
-                            let _ = track.write_rtcp(vec![Box::new(pli)]).await;
-                        }
-                    }
-                    Assembled::Partial => {}
-                }
-            }
-            TrackRemoteEvent::OnEnded => return,
-            _ => {}
-        }
-    }
-}
-
-/// What one RTP packet completed.
-enum Assembled {
-    Partial,
-    Frame(Vec<u8>),
-    /// A packet was lost: frames are dropped until the next keyframe, which should be asked for.
-    NeedKeyframe,
-}
-
-/// Joins RTP payloads into whole Annex-B frames (the marker bit ends a frame), and after a loss
-/// drops frames until a keyframe, so the decoder never sees a broken reference.
-#[derive(Default)]
-struct FrameAssembler {
-    depacketizer: H264Packet,
-    frame: Vec<u8>,
-    last_sequence: Option<u16>,
-    /// Waiting for a keyframe (at the start, and after a loss).
-    broken: bool,
-    started: bool,
-}
-
-impl FrameAssembler {
-    fn push(&mut self, sequence: u16, marker: bool, payload: &Bytes) -> Assembled {
-        let lost = self
-            .last_sequence
-            .is_some_and(|last| sequence != last.wrapping_add(1));
-        self.last_sequence = Some(sequence);
-        if !self.started {
-            self.started = true;
-            self.broken = true;
-        }
-        let mut ask = false;
-        if lost && !self.broken {
-            self.broken = true;
-            ask = true;
-        }
-        if lost {
-            self.frame.clear();
-        }
-        match self.depacketizer.depacketize(payload) {
-            Ok(nals) => self.frame.extend_from_slice(&nals),
-            Err(_) => {
-                self.frame.clear();
-                self.broken = true;
-                return Assembled::NeedKeyframe;
+        let (out, wanted) = tokio::select! {
+            event = track.poll() => match event {
+                Some(TrackRemoteEvent::OnRtpPacket(p)) => (
+                    frames.push(p.header.sequence_number, p.header.marker, p.payload, Instant::now()),
+                    false,
+                ),
+                Some(TrackRemoteEvent::OnEnded) | None => return,
+                Some(_) => continue,
+            },
+            () = keyframe_wanted.notified() => (Default::default(), true),
+            () = give_up => (frames.tick(Instant::now()), false),
+        };
+        for frame in out.frames {
+            if events.send(PeerEvent::Video(frame)).await.is_err() {
+                return;
             }
         }
-        if !marker {
-            return if ask {
-                Assembled::NeedKeyframe
-            } else {
-                Assembled::Partial
+        // Asked at most twice a second for losses; at once when the session wants one.
+        let due = asked.is_none_or(|t| t.elapsed() > KEYFRAME_ASK_INTERVAL);
+        if wanted || (out.need_keyframe && due) {
+            asked = Some(Instant::now());
+            let pli = PictureLossIndication {
+                sender_ssrc: 0,
+                media_ssrc,
             };
+            let _ = track.write_rtcp(vec![Box::new(pli)]).await;
         }
-        let frame = std::mem::take(&mut self.frame);
-        if self.broken {
-            if has_idr(&frame) {
-                self.broken = false;
-                return Assembled::Frame(frame);
-            }
-            return Assembled::NeedKeyframe;
-        }
-        Assembled::Frame(frame)
     }
-}
-
-/// Whether an Annex-B frame holds an IDR slice (NAL type 5).
-fn has_idr(frame: &[u8]) -> bool {
-    frame
-        .windows(4)
-        .any(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 5)
 }

@@ -109,6 +109,21 @@ async fn the_customers_screen_and_then_one_window_reach_the_csr_while_allowed() 
     let desktop = picture(&mut csr_ev, c, "the desktop", shows_quadrants).await;
     assert_eq!((desktop.width, desktop.height), (w as usize, h as usize));
 
+    // Viewing again, the screen standing still: a fresh picture comes.
+    csr.command(Command::StopActivity {
+        activity: Activity::ViewDesktop,
+    })
+    .await
+    .expect("stop");
+    until(&mut carl_ev, "sharing stopped", |e| {
+        matches!(e, EngineEvent::Sharing { source: None, .. })
+    })
+    .await;
+    // Pictures of the first view still queued are not the ones this part waits for.
+    while csr_ev.try_recv().is_ok() {}
+    start_activity(&csr, &mut carl_ev, Activity::ViewDesktop).await;
+    picture(&mut csr_ev, c, "the desktop again", shows_quadrants).await;
+
     // Application view: only Carl's chosen window is shared, at its own size.
     csr.command(Command::StopActivity {
         activity: Activity::ViewDesktop,

@@ -38,8 +38,9 @@ pub enum PeerEvent {
     Message(Vec<u8>),
     /// The remote sender opened the data channel of transfer `id`; its bytes come from `stream`.
     FileChannel { id: u64, stream: FileStream },
-    /// A whole H.264 frame (Annex-B) arrived on the remote's screen track.
-    Video(Vec<u8>),
+    /// A whole H.264 frame (Annex-B) arrived on the remote's screen track, or on its camera
+    /// track.
+    Video { camera: bool, frame: Vec<u8> },
     /// An Opus packet arrived on the remote's voice track.
     Audio(Vec<u8>),
     /// The remote asks for a keyframe of our screen track (PLI or FIR).
@@ -451,6 +452,19 @@ impl Peer {
     /// Ask the remote for a keyframe of its screen (PLI), e.g. when a recording resumes.
     pub fn request_keyframe(&self) {
         self.keyframe_wanted.notify_one();
+    }
+
+    /// Send one encoded camera frame (Annex-B H.264) lasting `duration`.
+    pub async fn write_camera(
+        &self,
+        frame: bytes::Bytes,
+        duration: std::time::Duration,
+    ) -> Result<(), EngineError> {
+        self.tracks
+            .camera
+            .write(frame, duration)
+            .await
+            .map_err(EngineError::Peer)
     }
 
     /// Send one Opus packet (20 ms).

@@ -103,6 +103,11 @@ pub enum EngineEvent {
         from: ParticipantId,
         picture: crate::viewing::Picture,
     },
+    /// A picture of `from`'s camera, decoded.
+    Camera {
+        from: ParticipantId,
+        picture: crate::viewing::Picture,
+    },
     /// Capture, encoding or decoding failed, in words.
     MediaError(String),
     /// This engine started recording the session (the controller's, after the customer's
@@ -172,6 +177,10 @@ enum Cmd {
     LeaveAudio(oneshot::Sender<Result<(), EngineError>>),
     Mute {
         muted: bool,
+        reply: oneshot::Sender<Result<(), EngineError>>,
+    },
+    Camera {
+        source: crate::camera::CameraSource,
         reply: oneshot::Sender<Result<(), EngineError>>,
     },
     PauseRecording {
@@ -310,6 +319,8 @@ impl Engine {
             control: Control::default(),
             sharing: Default::default(),
             viewing: Default::default(),
+            cameras: crate::viewing::Viewing::cameras(),
+            camera: Default::default(),
             voice: Default::default(),
             recording: None,
             service: url.clone(),
@@ -568,6 +579,18 @@ impl Engine {
         rx.await.map_err(|_| EngineError::Closed)?
     }
 
+    /// Give the engine a camera. Its pictures are sent to everyone while this participant's
+    /// `video` activity runs (start it with `Command::StartActivity`; the service refuses it
+    /// before a customer has joined). Once the activity stops, give the camera again to restart.
+    pub async fn set_camera(&self, source: crate::camera::CameraSource) -> Result<(), EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Camera { source, reply })
+            .await
+            .map_err(|_| EngineError::Closed)?;
+        rx.await.map_err(|_| EngineError::Closed)?
+    }
+
     /// Pause the recording this engine makes (paused time is left out of the file) or resume.
     pub async fn pause_recording(&self, paused: bool) -> Result<(), EngineError> {
         let (reply, rx) = oneshot::channel();
@@ -661,6 +684,8 @@ struct Mesh {
     /// Our screen going out, and the screens coming in.
     sharing: crate::sharing::Sharing,
     viewing: crate::viewing::Viewing,
+    cameras: crate::viewing::Viewing,
+    camera: crate::camera::Camera,
     voice: crate::voice::Voice,
     recording: Option<crate::recording::Recording>,
     /// For uploading a finished recording as this participant.
@@ -750,6 +775,8 @@ impl Mesh {
                 self.control.stop();
                 self.sharing.stop();
                 self.viewing.clear();
+                self.cameras.clear();
+                self.camera.stop();
                 self.voice.leave();
                 self.close_all().await;
                 self.emit(EngineEvent::Ended { reason, notes });
@@ -759,6 +786,8 @@ impl Mesh {
                 self.control.stop();
                 self.sharing.stop();
                 self.viewing.clear();
+                self.cameras.clear();
+                self.camera.stop();
                 self.voice.leave();
                 self.close_all().await;
                 self.emit(EngineEvent::Closed { reason });
@@ -823,7 +852,14 @@ impl Mesh {
                 }),
             },
             PeerEvent::FileChannel { id, stream } => self.on_file_channel(from, id, stream).await,
-            PeerEvent::Video(frame) => {
+            PeerEvent::Video {
+                camera: true,
+                frame,
+            } => {
+                let peer = self.peers.get(&from).map(|slot| slot.peer.clone());
+                self.cameras.frame(from, frame, peer, &self.events)
+            }
+            PeerEvent::Video { frame, .. } => {
                 if let Some(r) = &mut self.recording {
                     r.video(from, &frame);
                     // The writer dropped media: the file goes on from the next keyframe.
@@ -850,6 +886,7 @@ impl Mesh {
             PeerEvent::KeyframeRequest => self.sharing.request_keyframe(),
             PeerEvent::Closed => {
                 self.viewing.forget(from);
+                self.cameras.forget(from);
                 self.voice.forget(from);
                 self.connection_lost(from).await;
                 self.update_sharing();
@@ -944,6 +981,11 @@ impl Mesh {
                 } else {
                     Err(EngineError::Invalid("not in audio".into()))
                 });
+            }
+            Cmd::Camera { source, reply } => {
+                self.camera.set_source(source);
+                self.update_sharing();
+                let _ = reply.send(Ok(()));
             }
             Cmd::PauseRecording { paused, reply } => {
                 let result = match &mut self.recording {
@@ -1153,6 +1195,16 @@ impl Mesh {
             .collect();
         self.voice
             .set_peers(open.iter().map(|(_, p)| p.clone()).collect());
+        let video = self
+            .roster
+            .activities
+            .iter()
+            .any(|a| a.activity == tether_protocol::Activity::Video && a.actor == self.me);
+        self.camera.update(
+            video,
+            open.iter().map(|(_, p)| p.clone()).collect(),
+            &self.events,
+        );
         self.sharing.apply(plan, open, &self.events);
     }
 

@@ -27,10 +27,20 @@ const DECODE_QUEUE: usize = 8;
 /// The decoders, by sharing participant.
 #[derive(Debug, Default)]
 pub(crate) struct Viewing {
+    /// Camera pictures (else shared screens).
+    pub(crate) camera: bool,
     decoders: HashMap<ParticipantId, std::sync::mpsc::SyncSender<Vec<u8>>>,
 }
 
 impl Viewing {
+    /// Decoders of camera pictures (`EngineEvent::Camera`) rather than screens.
+    pub(crate) fn cameras() -> Viewing {
+        Viewing {
+            camera: true,
+            ..Default::default()
+        }
+    }
+
     /// A frame from `from`'s screen track.
     /// A frame from `from`'s screen track; `peer` is asked for a keyframe if one cannot be
     /// decoded.
@@ -44,7 +54,7 @@ impl Viewing {
         let tx = self
             .decoders
             .entry(from)
-            .or_insert_with(|| spawn(from, peer, events.clone()));
+            .or_insert_with(|| spawn(from, self.camera, peer, events.clone()));
         if let Err(std::sync::mpsc::TrySendError::Disconnected(_)) = tx.try_send(frame) {
             self.decoders.remove(&from);
         }
@@ -62,6 +72,7 @@ impl Viewing {
 
 fn spawn(
     from: ParticipantId,
+    camera: bool,
     peer: Option<Arc<Peer>>,
     events: mpsc::Sender<EngineEvent>,
 ) -> std::sync::mpsc::SyncSender<Vec<u8>> {
@@ -77,9 +88,11 @@ fn spawn(
         while let Ok(frame) = rx.recv() {
             match decoder.decode(&frame) {
                 Ok(Some(picture)) => {
-                    let event = EngineEvent::Screen {
-                        from,
-                        picture: Picture(Arc::new(picture)),
+                    let picture = Picture(Arc::new(picture));
+                    let event = if camera {
+                        EngineEvent::Camera { from, picture }
+                    } else {
+                        EngineEvent::Screen { from, picture }
                     };
                     // Every frame is decoded (the next ones refer to it); a picture the program
                     // is too busy to take is dropped.

@@ -31,6 +31,8 @@ pub const H264_FMTP: &str =
     "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
 const H264_PAYLOAD_TYPE: u8 = 102;
 const OPUS_PAYLOAD_TYPE: u8 = 111;
+/// The name of the camera track (its track id is `tether-camera-track`).
+const CAMERA: &str = "camera";
 const KEYFRAME_ASK_INTERVAL: Duration = Duration::from_millis(500);
 
 fn h264() -> RTCRtpCodec {
@@ -223,6 +225,8 @@ fn rand_ssrc() -> u32 {
 pub(super) struct Tracks {
     pub(super) video: Outgoing,
     pub(super) audio: Outgoing,
+    /// A participant's camera, beside its screen.
+    pub(super) camera: Outgoing,
 }
 
 impl Tracks {
@@ -235,7 +239,13 @@ impl Tracks {
         let audio = Outgoing::add(pc, RtpCodecKind::Audio, opus(), "voice").await?;
         tokio::spawn(keyframe_requests(video.track.clone(), events));
         tokio::spawn(drain(audio.track.clone()));
-        Ok(Tracks { video, audio })
+        let camera = Outgoing::add(pc, RtpCodecKind::Video, h264(), CAMERA).await?;
+        tokio::spawn(drain(camera.track.clone()));
+        Ok(Tracks {
+            video,
+            audio,
+            camera,
+        })
     }
 }
 
@@ -281,6 +291,8 @@ pub(super) async fn read_remote(
         return;
     }
     let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
+    // Each side names its tracks; the camera's id says so (see `Outgoing::add`).
+    let camera = track.track_id().await.contains(CAMERA);
     let mut asked: Option<Instant> = None;
     let mut frames = FrameAssembler::new();
     loop {
@@ -305,7 +317,11 @@ pub(super) async fn read_remote(
             () = give_up => (frames.tick(Instant::now()), false),
         };
         for frame in out.frames {
-            if events.send(PeerEvent::Video(frame)).await.is_err() {
+            if events
+                .send(PeerEvent::Video { camera, frame })
+                .await
+                .is_err()
+            {
                 return;
             }
         }

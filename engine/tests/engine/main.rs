@@ -2,6 +2,7 @@
 //! signaling, the WebRTC mesh with chat, consent with system information, the customer helper
 //! binary, file transfer (resuming after a broken connection too), and teardown.
 
+mod camera;
 mod common;
 mod consent;
 mod control;

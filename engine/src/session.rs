@@ -1237,6 +1237,7 @@ impl Mesh {
             return;
         };
         let peer = slot.peer.clone();
+        let x_display = self.config.x_display.clone();
         let refusal = if !self.is_csr(from) {
             Some("only a support representative can ask for system information")
         } else if !self.consents.contains(&Capability::SystemInfo) {
@@ -1250,7 +1251,11 @@ impl Mesh {
                     id,
                     reason: reason.into(),
                 },
-                None => match tokio::task::spawn_blocking(crate::system_info::gather).await {
+                None => match tokio::task::spawn_blocking(move || {
+                    crate::system_info::gather(x_display.as_deref())
+                })
+                .await
+                {
                     Ok(info) => PeerMessage::SystemInfo { id, info },
                     Err(_) => PeerMessage::Refused {
                         id,

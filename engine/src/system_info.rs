@@ -1,12 +1,34 @@
-//! This machine's system information (OS, kernel, host, CPU, memory, disks, network, uptime),
-//! read with `sysinfo` only when a consented request asks for it.
+//! This machine's system information (OS, kernel, host, CPU, memory, disks, displays, network,
+//! uptime), read with `sysinfo` and the X display's monitors only when a consented request asks
+//! for it.
 
 use sysinfo::{Disks, Networks, System};
-use tether_protocol::{DiskInfo, InterfaceInfo, SystemInfo};
+use tether_protocol::{DiskInfo, DisplayInfo, InterfaceInfo, SystemInfo};
+
+/// The monitors of the X display (`x_display`, else `DISPLAY`); none without one.
+fn displays(x_display: Option<&str>) -> Vec<DisplayInfo> {
+    let monitors = match x_display {
+        Some(name) => tether_media::capture::displays_on(name),
+        None => tether_media::capture::displays(),
+    };
+    monitors
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| DisplayInfo {
+            name: if m.name.is_empty() {
+                format!("monitor {}", m.index)
+            } else {
+                m.name
+            },
+            width: m.width,
+            height: m.height,
+        })
+        .collect()
+}
 
 /// Read the system information now. Blocking (it reads /proc and the like): call it from a
 /// blocking thread.
-pub fn gather() -> SystemInfo {
+pub fn gather(x_display: Option<&str>) -> SystemInfo {
     let system = System::new_all().ok();
     let (cpu_model, cpu_cores, memory_total_bytes, memory_used_bytes) = match &system {
         Some(s) => (
@@ -64,8 +86,7 @@ pub fn gather() -> SystemInfo {
         memory_total_bytes,
         memory_used_bytes,
         disks,
-        // Display enumeration comes with screen capture; until then this endpoint can't tell.
-        displays: Vec::new(),
+        displays: displays(x_display),
         network,
         uptime_secs: System::uptime().unwrap_or_default(),
     }

@@ -67,6 +67,14 @@ async fn system_information_only_after_the_customers_own_consent() {
         info.network
     );
     assert!(!info.disks.is_empty(), "{:?}", info.disks);
+    // The test command's Xvfb display is this machine's screen.
+    assert!(
+        info.displays
+            .iter()
+            .any(|d| (d.width, d.height) == (1920, 1080)),
+        "{:?}",
+        info.displays
+    );
 
     // Another customer is not a CSR: Carl's engine refuses it whatever the consent.
     refused_for(

@@ -89,6 +89,18 @@ fn voice_sinks(args: &Args) -> crate::voice::SinkFactory {
     })
 }
 
+/// Join the voice call with the chosen source; what to tell the customer.
+async fn join_voice(engine: &Engine, args: &Args) -> String {
+    let joined = match voice_source(args) {
+        Ok(source) => engine.join_audio(source, voice_sinks(args)).await,
+        Err(e) => Err(e),
+    };
+    match joined {
+        Ok(()) => "You joined the voice call. /mute to mute.".to_owned(),
+        Err(e) => format!("Could not join audio: {e}"),
+    }
+}
+
 /// The monitors and windows this computer can share, for `/screens`.
 fn screens_text() -> String {
     let mut text = String::new();
@@ -261,6 +273,7 @@ pub async fn run(args: Args) -> Result<(), EngineError> {
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
     let mut sharers = HashSet::new();
+    let mut audio_invites: Vec<ParticipantId> = Vec::new();
     loop {
         tokio::select! {
             event = events.recv() => {
@@ -308,6 +321,10 @@ pub async fn run(args: Args) -> Result<(), EngineError> {
                     EngineEvent::InputRefused { from, reason } => screen.say(&format!("Input from {} was not applied: {reason}.", screen.name(from))),
                     EngineEvent::MediaError(message) => screen.say(&format!("Screen or voice problem: {message}")),
                     EngineEvent::VoiceSourceEnded => screen.say("Your voice file has ended."),
+                    EngineEvent::AudioInvited { from } => {
+                        audio_invites.push(from);
+                        screen.say(&format!("{} invites you to the voice call. Join? [y/n]", screen.name(from)));
+                    }
                     EngineEvent::PeerError { peer, message } => screen.say(&format!("Problem with {}: {message}", screen.name(peer))),
                     EngineEvent::Ended { .. } => screen.say("The session has ended. Thank you."),
                     EngineEvent::Closed { .. } => return Ok(()),
@@ -318,6 +335,20 @@ pub async fn run(args: Args) -> Result<(), EngineError> {
                 let Ok(Some(line)) = line else { stdin_open = false; continue };
                 let line = line.trim();
                 if line.is_empty() {
+                    continue;
+                }
+                if !audio_invites.is_empty() && transfers.is_empty() && asking.is_empty() {
+                    match line.to_ascii_lowercase().as_str() {
+                        "y" | "yes" => {
+                            audio_invites.clear();
+                            screen.say(&join_voice(&engine, &args).await);
+                        }
+                        "n" | "no" => {
+                            audio_invites.clear();
+                            screen.say("Not joining the voice call; type /audio to join later.");
+                        }
+                        _ => screen.say("Please answer y or n: join the voice call?"),
+                    }
                     continue;
                 }
                 if let Some((from, id)) = transfers.first().copied() {
@@ -354,14 +385,7 @@ pub async fn run(args: Args) -> Result<(), EngineError> {
                         None => screen.say("Unknown capability; one of remote_view, remote_control, file_transfer, system_info, recording."),
                     }
                 } else if line == "/audio" {
-                    let joined = match voice_source(&args) {
-                        Ok(source) => engine.join_audio(source, voice_sinks(&args)).await,
-                        Err(e) => Err(e),
-                    };
-                    screen.say(&match joined {
-                        Ok(()) => "You joined audio. /mute to mute.".to_owned(),
-                        Err(e) => format!("Could not join audio: {e}"),
-                    });
+                    screen.say(&join_voice(&engine, &args).await);
                 } else if line == "/mute" || line == "/unmute" {
                     if let Err(e) = engine.set_muted(line == "/mute").await {
                         screen.say(&format!("{e}"));

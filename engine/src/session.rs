@@ -120,6 +120,10 @@ pub enum EngineEvent {
         bytes: u64,
         duration_ms: u64,
     },
+    /// `from` asks this participant's user to join the voice call (`join_audio` to accept).
+    AudioInvited {
+        from: ParticipantId,
+    },
     /// Our voice source has no more sound (a file or a tone of fixed length ended).
     VoiceSourceEnded,
     /// Input events from `from` are not injected into this machine, and why (told once until
@@ -175,6 +179,10 @@ enum Cmd {
         reply: oneshot::Sender<Result<(), EngineError>>,
     },
     LeaveAudio(oneshot::Sender<Result<(), EngineError>>),
+    AudioInvite {
+        to: Vec<ParticipantId>,
+        reply: oneshot::Sender<Result<(), EngineError>>,
+    },
     Mute {
         muted: bool,
         reply: oneshot::Sender<Result<(), EngineError>>,
@@ -569,6 +577,19 @@ impl Engine {
         rx.await.map_err(|_| EngineError::Closed)?
     }
 
+    /// Ask `to` (everyone when empty) to join the voice call; each user answers on their side.
+    pub async fn invite_to_audio(&self, to: &[ParticipantId]) -> Result<(), EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::AudioInvite {
+                to: to.to_vec(),
+                reply,
+            })
+            .await
+            .map_err(|_| EngineError::Closed)?;
+        rx.await.map_err(|_| EngineError::Closed)?
+    }
+
     /// Leave audio: nothing more is sent or played.
     pub async fn leave_audio(&self) -> Result<(), EngineError> {
         let (reply, rx) = oneshot::channel();
@@ -846,6 +867,7 @@ impl Mesh {
                     | PeerMessage::FileDownload { .. }),
                 ) => self.on_file_message(from, msg).await,
                 Ok(PeerMessage::Input { event }) => self.on_input(from, &event),
+                Ok(PeerMessage::AudioInvite) => self.emit(EngineEvent::AudioInvited { from }),
                 Err(e) => self.emit(EngineEvent::PeerError {
                     peer: from,
                     message: e.to_string(),
@@ -972,6 +994,16 @@ impl Mesh {
                     }
                     joined
                 };
+                let _ = reply.send(result);
+            }
+            Cmd::AudioInvite { to, reply } => {
+                let message = PeerMessage::AudioInvite.to_json();
+                let mut result = Ok(());
+                for (id, slot) in &self.peers {
+                    if slot.open && (to.is_empty() || to.contains(id)) {
+                        result = result.and(slot.peer.send_text(&message).await);
+                    }
+                }
                 let _ = reply.send(result);
             }
             Cmd::LeaveAudio(reply) => {

@@ -68,6 +68,9 @@ pub enum PeerMessage {
     /// Remote control: a controlling CSR's pointer or keyboard event, for the customer's
     /// endpoint to inject while its own user's control consent is given.
     Input { event: InputEvent },
+    /// The sender asks the receiver's user to join the voice call (the user answers; joining
+    /// is always the receiver's own choice).
+    AudioInvite,
 }
 
 /// A file a CSR published for customers to download (basic file transfer).
@@ -230,7 +233,8 @@ impl PeerMessage {
             | PeerMessage::SystemInfo { .. }
             | PeerMessage::FileAccept { .. }
             | PeerMessage::FileResult { .. }
-            | PeerMessage::FileDownload { .. } => {}
+            | PeerMessage::FileDownload { .. }
+            | PeerMessage::AudioInvite => {}
         }
         Ok(msg)
     }

@@ -6,9 +6,20 @@ use crate::common::{loopback, mesh_open, service, until};
 use std::process::Stdio;
 use std::time::Duration;
 use tether_engine::{Engine, EngineError, EngineEvent};
+use tether_media::tone::{CountingSink, ToneSource};
+use tether_media::voice::AudioSink;
 use tether_protocol::{Capability, Command, Event};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{ChildStdout, Command as Process};
+
+/// A counting sink the test reads while the engine plays into it.
+struct Shared(std::sync::Arc<std::sync::Mutex<CountingSink>>);
+
+impl AudioSink for Shared {
+    fn play(&mut self, samples: &[i16]) {
+        self.0.lock().expect("sink").play(samples);
+    }
+}
 
 async fn line_containing(out: &mut Lines<BufReader<ChildStdout>>, words: &str) -> String {
     let mut seen = Vec::new();
@@ -114,6 +125,32 @@ async fn the_customer_helper_joins_chats_consents_revokes_and_exits() {
         Err(EngineError::Refused(reason)) => assert!(reason.contains("not allowed"), "{reason}"),
         other => panic!("expected a refusal, got {other:?}"),
     }
+
+    // Invited to the voice call, Carl says yes; his helper's voice (a test tone without a
+    // microphone or file) reaches the CSR.
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(CountingSink::new()));
+    let sink = heard.clone();
+    csr.join_audio(
+        Box::new(ToneSource::endless(1000.0, 3000)),
+        Box::new(move |_| Box::new(Shared(sink.clone()))),
+    )
+    .await
+    .expect("csr audio");
+    csr.invite_to_audio(&[carl]).await.expect("invite");
+    line_containing(&mut out, "invites you to the voice call").await;
+    stdin.write_all(b"y\n").await.expect("answer");
+    line_containing(&mut out, "You joined the voice call").await;
+    let mut frequency = None;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let sink = heard.lock().expect("sink");
+        if sink.frames() > 60 {
+            frequency = sink.dominant_frequency();
+            break;
+        }
+    }
+    let f = frequency.expect("Carl's voice reached the CSR");
+    assert!((f - 440.0).abs() < 3.0, "heard {f} Hz");
 
     // The session ends: the helper says so and exits cleanly.
     csr.command(Command::End {

@@ -4,6 +4,7 @@
 
 use crate::peer::Peer;
 use crate::session::EngineEvent;
+use crate::threads::MediaThreads;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -65,6 +66,7 @@ impl Camera {
         active: bool,
         peers: Vec<Arc<Peer>>,
         events: &mpsc::Sender<EngineEvent>,
+        threads: &MediaThreads,
     ) {
         if !active {
             self.running = None;
@@ -76,7 +78,7 @@ impl Camera {
         }
         let waiting = self.source.get_mut().unwrap_or_else(|p| p.into_inner());
         if let Some(source) = waiting.take() {
-            self.running = Some(start(source, peers, events.clone()));
+            self.running = Some(start(source, peers, events.clone(), threads));
         }
     }
 
@@ -90,13 +92,15 @@ fn start(
     mut source: CameraSource,
     peers: Vec<Arc<Peer>>,
     events: mpsc::Sender<EngineEvent>,
+    threads: &MediaThreads,
 ) -> Running {
     let stop = Arc::new(AtomicBool::new(false));
     let recipients = Arc::new(Mutex::new(peers));
     let (tx, mut rx) = mpsc::channel::<EncodedFrame>(FRAME_QUEUE);
     {
         let stop = stop.clone();
-        std::thread::spawn(move || {
+        let report = events.clone();
+        let spawned = threads.spawn("camera", move || {
             let mut encoder = match H264Encoder::new(EncoderSettings::default()) {
                 Ok(e) => e,
                 Err(e) => {
@@ -131,6 +135,9 @@ fn start(
                 }
             }
         });
+        if let Err(e) = spawned {
+            let _ = report.try_send(EngineEvent::MediaError(e));
+        }
     }
     let forward = {
         let recipients = recipients.clone();

@@ -22,6 +22,7 @@ pub mod session;
 mod sharing;
 pub mod signaling;
 mod system_info;
+mod threads;
 pub mod viewing;
 pub mod voice;
 

@@ -4,6 +4,7 @@
 //! when recording stops the file is finished and uploaded to the service, which attaches it to
 //! the session record.
 
+use crate::threads::MediaThreads;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{SyncSender, sync_channel};
@@ -66,7 +67,11 @@ pub(crate) struct Recording {
 
 impl Recording {
     /// Start writing `path`, with one voice track per participant in `voices` (name, id).
-    pub(crate) fn start(path: PathBuf, voices: Vec<(ParticipantId, String)>) -> Recording {
+    pub(crate) fn start(
+        path: PathBuf,
+        voices: Vec<(ParticipantId, String)>,
+        threads: &MediaThreads,
+    ) -> Result<Recording, String> {
         let (jobs, rx) = sync_channel::<Job>(WRITE_QUEUE);
         let tracks: Vec<VoiceTrack> = voices
             .iter()
@@ -77,15 +82,15 @@ impl Recording {
             .enumerate()
             .map(|(i, (id, _))| (*id, i))
             .collect();
-        std::thread::spawn(move || write(path, tracks, rx));
-        Recording {
+        threads.spawn("record", move || write(path, tracks, rx))?;
+        Ok(Recording {
             started: Instant::now(),
             jobs,
             voices: index,
             paused: false,
             screen: None,
             wants_keyframe: false,
-        }
+        })
     }
 
     fn send(&mut self, job: Job) {

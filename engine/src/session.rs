@@ -266,6 +266,7 @@ pub struct Engine {
     tx: mpsc::Sender<Cmd>,
     welcome: Arc<Welcome>,
     peers: Arc<AtomicUsize>,
+    media_threads: Arc<AtomicUsize>,
 }
 
 fn now_ms() -> Millis {
@@ -303,6 +304,8 @@ impl Engine {
         let (peer_tx, peer_events) = mpsc::channel(EVENT_QUEUE);
         let (notes_tx, notes) = mpsc::channel(EVENT_QUEUE);
         let peers = Arc::new(AtomicUsize::new(0));
+        let threads = crate::threads::MediaThreads::default();
+        let media_threads = threads.shared();
         let mesh = Mesh {
             me: welcome.you,
             signaling,
@@ -329,6 +332,7 @@ impl Engine {
             viewing: Default::default(),
             cameras: crate::viewing::Viewing::cameras(),
             camera: Default::default(),
+            threads: threads.clone(),
             voice: Default::default(),
             recording: None,
             service: url.clone(),
@@ -343,6 +347,7 @@ impl Engine {
                 tx,
                 welcome: Arc::new(welcome),
                 peers,
+                media_threads,
             },
             events,
         ))
@@ -354,6 +359,12 @@ impl Engine {
 
     pub fn me(&self) -> ParticipantId {
         self.welcome.you
+    }
+
+    /// Media threads running (screen capture and encoding, decoders, voice, recording,
+    /// camera); all end with the session.
+    pub fn media_threads(&self) -> usize {
+        self.media_threads.load(Ordering::Acquire)
     }
 
     /// Peer connections currently held.
@@ -707,6 +718,8 @@ struct Mesh {
     viewing: crate::viewing::Viewing,
     cameras: crate::viewing::Viewing,
     camera: crate::camera::Camera,
+    /// The media threads of this engine, counted.
+    threads: crate::threads::MediaThreads,
     voice: crate::voice::Voice,
     recording: Option<crate::recording::Recording>,
     /// For uploading a finished recording as this participant.
@@ -879,7 +892,8 @@ impl Mesh {
                 frame,
             } => {
                 let peer = self.peers.get(&from).map(|slot| slot.peer.clone());
-                self.cameras.frame(from, frame, peer, &self.events)
+                self.cameras
+                    .frame(from, frame, peer, &self.events, &self.threads)
             }
             PeerEvent::Video { frame, .. } => {
                 if let Some(r) = &mut self.recording {
@@ -892,7 +906,8 @@ impl Mesh {
                     }
                 }
                 let peer = self.peers.get(&from).map(|slot| slot.peer.clone());
-                self.viewing.frame(from, frame, peer, &self.events)
+                self.viewing
+                    .frame(from, frame, peer, &self.events, &self.threads)
             }
             PeerEvent::Audio(packet) => {
                 if let Some(r) = &mut self.recording {
@@ -987,7 +1002,7 @@ impl Mesh {
                         .collect();
                     let joined = self
                         .voice
-                        .join(source, sinks, peers, self.events.clone())
+                        .join(source, sinks, peers, self.events.clone(), &self.threads)
                         .map_err(EngineError::Invalid);
                     if let Some(r) = &self.recording {
                         self.voice.set_tap(r.tap(self.me));
@@ -1157,7 +1172,13 @@ impl Mesh {
                 .iter()
                 .map(|p| (p.id, p.name.clone()))
                 .collect();
-            let recording = crate::recording::Recording::start(path, voices);
+            let recording = match crate::recording::Recording::start(path, voices, &self.threads) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.emit(EngineEvent::MediaError(format!("recording: {e}")));
+                    return;
+                }
+            };
             self.voice.set_tap(recording.tap(self.me));
             // The file starts from a keyframe of whoever shares.
             for slot in self.peers.values() {
@@ -1236,8 +1257,9 @@ impl Mesh {
             video,
             open.iter().map(|(_, p)| p.clone()).collect(),
             &self.events,
+            &self.threads,
         );
-        self.sharing.apply(plan, open, &self.events);
+        self.sharing.apply(plan, open, &self.events, &self.threads);
     }
 
     /// A peer sent an input event: inject it if this machine's rules allow it.

@@ -5,6 +5,7 @@
 
 use crate::peer::Peer;
 use crate::session::{EngineConfig, EngineEvent};
+use crate::threads::MediaThreads;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -125,6 +126,7 @@ impl Sharing {
         plan: Option<Plan>,
         peers: Vec<(ParticipantId, Arc<Peer>)>,
         events: &mpsc::Sender<EngineEvent>,
+        threads: &MediaThreads,
     ) {
         let Some(plan) = plan else {
             if self.running.take().is_some() {
@@ -171,6 +173,7 @@ impl Sharing {
             settings,
             recipients,
             events.clone(),
+            threads,
         ));
         let _ = events.try_send(EngineEvent::Sharing {
             to,
@@ -195,6 +198,7 @@ fn start(
     settings: ScreenSettings,
     recipients: Vec<Arc<Peer>>,
     events: mpsc::Sender<EngineEvent>,
+    threads: &MediaThreads,
 ) -> Running {
     let stop = Arc::new(AtomicBool::new(false));
     let keyframe = Arc::new(AtomicBool::new(true));
@@ -208,7 +212,11 @@ fn start(
             events.clone(),
         );
         // The capturer is not Send: it lives and dies on this thread.
-        std::thread::spawn(move || encode_loop(&source, settings, &stop, &keyframe, &tx, &events));
+        let report = events.clone();
+        let work = move || encode_loop(&source, settings, &stop, &keyframe, &tx, &events);
+        if let Err(e) = threads.spawn("screen", work) {
+            let _ = report.try_send(EngineEvent::MediaError(e));
+        }
     }
     let forward = {
         let recipients = recipients.clone();

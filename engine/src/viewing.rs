@@ -3,6 +3,7 @@
 
 use crate::peer::Peer;
 use crate::session::EngineEvent;
+use crate::threads::MediaThreads;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tether_media::decode::H264Decoder;
@@ -50,11 +51,13 @@ impl Viewing {
         frame: Vec<u8>,
         peer: Option<Arc<Peer>>,
         events: &mpsc::Sender<EngineEvent>,
+        threads: &MediaThreads,
     ) {
+        let camera = self.camera;
         let tx = self
             .decoders
             .entry(from)
-            .or_insert_with(|| spawn(from, self.camera, peer, events.clone()));
+            .or_insert_with(|| spawn(from, camera, peer, events.clone(), threads));
         if let Err(std::sync::mpsc::TrySendError::Disconnected(_)) = tx.try_send(frame) {
             self.decoders.remove(&from);
         }
@@ -75,9 +78,11 @@ fn spawn(
     camera: bool,
     peer: Option<Arc<Peer>>,
     events: mpsc::Sender<EngineEvent>,
+    threads: &MediaThreads,
 ) -> std::sync::mpsc::SyncSender<Vec<u8>> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(DECODE_QUEUE);
-    std::thread::spawn(move || {
+    let report = events.clone();
+    let spawned = threads.spawn("decode", move || {
         let mut decoder = match H264Decoder::new() {
             Ok(d) => d,
             Err(e) => {
@@ -114,5 +119,8 @@ fn spawn(
             }
         }
     });
+    if let Err(e) = spawned {
+        let _ = report.try_send(EngineEvent::MediaError(e));
+    }
     tx
 }

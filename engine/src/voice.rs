@@ -6,6 +6,7 @@
 use crate::peer::Peer;
 use crate::recording::VoiceTap;
 use crate::session::EngineEvent;
+use crate::threads::MediaThreads;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -67,6 +68,7 @@ impl Voice {
         sinks: SinkFactory,
         peers: Vec<Arc<Peer>>,
         events: mpsc::Sender<EngineEvent>,
+        threads: &MediaThreads,
     ) -> Result<(), String> {
         let mut encoder = VoiceEncoder::new(DEFAULT_BITRATE).map_err(|e| e.to_string())?;
         let (muted, stop) = (
@@ -77,7 +79,7 @@ impl Voice {
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(PACKET_QUEUE);
         {
             let (muted, stop) = (muted.clone(), stop.clone());
-            std::thread::spawn(move || {
+            threads.spawn("voice", move || {
                 let mut source = source;
                 let mut next = Instant::now();
                 while !stop.load(Ordering::Acquire) {
@@ -108,7 +110,7 @@ impl Voice {
                         std::thread::sleep(wait);
                     }
                 }
-            });
+            })?;
         }
         let tap: Arc<Mutex<Option<VoiceTap>>> = Arc::default();
         let forward = {

@@ -318,3 +318,16 @@ pub fn rows(rows: &[&[&str]]) -> Vec<Vec<String>> {
         .map(|r| r.iter().map(|s| s.to_string()).collect())
         .collect()
 }
+
+/// The session is over for `engines`: wait (at most 10 s) until every media thread of each has
+/// ended.
+pub async fn media_threads_end(engines: &[&Engine]) {
+    for _ in 0..100 {
+        if engines.iter().all(|e| e.media_threads() == 0) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let left: Vec<usize> = engines.iter().map(|e| e.media_threads()).collect();
+    panic!("media threads still running after the session ended: {left:?}");
+}

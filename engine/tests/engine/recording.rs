@@ -2,9 +2,11 @@
 //! it starts only after the customer's consent, everyone sees the indicator in the roster,
 //! pause leaves time out, and when it stops the file is uploaded and attached to the record;
 //! ffprobe accepts it with the screen and both voices, and its duration is within a second of
-//! the recorded time.
+//! the recorded time; and ending the session ends every media thread on both sides.
 
-use crate::common::{consent, service, session_with, setting, start_activity, until};
+use crate::common::{
+    consent, media_threads_end, service, session_with, setting, start_activity, until,
+};
 use crate::xdisplay::Display;
 use std::time::{Duration, Instant};
 use tether_engine::EngineEvent;
@@ -168,6 +170,15 @@ async fn a_recording_has_the_screen_and_every_voice_and_reaches_the_record() {
     );
     let _ = std::fs::remove_file(&path);
 
+    // Ending frees everything: the screen, decoder and voice threads of both sides end.
+    assert!(csr.media_threads() > 0 && carl.media_threads() > 0);
+    csr.end("recorded").await.expect("end");
+    until(&mut csr_ev, "closed", |e| {
+        matches!(e, EngineEvent::Closed { .. })
+    })
+    .await;
+    media_threads_end(&[&csr, &carl]).await;
+    assert_eq!((csr.peer_count(), carl.peer_count()), (0, 0));
     drop((csr, carl));
     service.stop().await;
     x.destroy(backdrop);

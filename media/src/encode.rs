@@ -203,7 +203,7 @@ impl H264Encoder {
             .bitrate(BitRate::from_bps(self.settings.bitrate))
             .max_frame_rate(FrameRate::from_hz(self.settings.max_fps))
             .sps_pps_strategy(SpsPpsStrategy::ConstantId)
-            .skip_frames(true)
+            .skip_frames(false)
             .adaptive_quantization(false)
             .background_detection(false)
             .num_threads(self.settings.threads)

@@ -431,7 +431,7 @@ impl Painter {
         let len = len / 3 + self.random() % (len * 2 / 3).max(1);
         let mut rects = Vec::new();
         for i in 0..len as i16 {
-            if self.random() % 6 != 0 {
+            if !self.random().is_multiple_of(6) {
                 self.glyph(MARGIN + i * GLYPH_W, y, &mut rects);
             }
         }

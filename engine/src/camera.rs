@@ -113,7 +113,7 @@ fn start(
             let mut count: u64 = 0;
             while !stop.load(Ordering::Acquire) {
                 let Some(picture) = source() else { return };
-                if count % KEYFRAME_EVERY == 0 {
+                if count.is_multiple_of(KEYFRAME_EVERY) {
                     encoder.request_keyframe();
                 }
                 count += 1;

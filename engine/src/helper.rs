@@ -49,54 +49,131 @@ pub struct Args {
     /// application: its title (or a part of it), or its X window id as `0x…`.
     #[arg(long)]
     pub application: Option<String>,
-    /// Your voice for /audio: a WAV file (16-bit PCM, 48 kHz). This helper does not capture
-    /// from a microphone yet; without a file, /audio sends a quiet test tone.
+    /// Your voice for /audio as a WAV file (16-bit PCM, 48 kHz) instead of the microphone.
+    /// Without a file or a microphone, /audio sends a quiet test tone.
     #[arg(long)]
     pub voice_file: Option<std::path::PathBuf>,
-    /// Where to save what you hear in audio, as a WAV file (one per speaker: NAME-ID.wav
-    /// beside this path). Without it, voices are counted but not played.
+    /// Save what you hear in audio as WAV files (one per speaker: NAME-ID.wav beside this path)
+    /// instead of playing it on the speaker. Without it or a speaker, voices are only counted.
     #[arg(long)]
     pub voice_out: Option<std::path::PathBuf>,
+    /// The ALSA device for your microphone and speaker, such as `default` or
+    /// `plughw:CARD=PCH,DEV=0` (default: the first sound card that can capture, and the first
+    /// that can play).
+    #[arg(long, value_name = "NAME")]
+    pub audio_device: Option<String>,
 }
 
-/// The voice source `/audio` uses.
+/// The ALSA device /audio captures from: none with `--voice-file`.
+fn microphone_name(args: &Args) -> Option<String> {
+    if args.voice_file.is_some() {
+        return None;
+    }
+    args.audio_device
+        .clone()
+        .or_else(tether_media::alsa_device::default_microphone)
+}
+
+/// The ALSA device voices play on: none with `--voice-out`.
+fn speaker_name(args: &Args) -> Option<String> {
+    if args.voice_out.is_some() {
+        return None;
+    }
+    args.audio_device
+        .clone()
+        .or_else(tether_media::alsa_device::default_speaker)
+}
+
+/// Which devices (or files) voice uses, said when the helper starts.
+fn audio_text(args: &Args) -> String {
+    let (microphone, speaker) = (microphone_name(args), speaker_name(args));
+    if microphone.is_none()
+        && speaker.is_none()
+        && args.voice_file.is_none()
+        && args.voice_out.is_none()
+    {
+        return "No audio device found: /audio sends --voice-file (or a test tone) and saves voices to --voice-out (or only counts them).".into();
+    }
+    let microphone = match (&microphone, &args.voice_file) {
+        (Some(name), _) => name.clone(),
+        (None, Some(path)) => format!("the file {}", path.display()),
+        (None, None) => "none (a test tone)".into(),
+    };
+    let speaker = match (&speaker, &args.voice_out) {
+        (Some(name), _) => name.clone(),
+        (None, Some(path)) => format!("WAV files beside {}", path.display()),
+        (None, None) => "none (voices are only counted)".into(),
+    };
+    format!("Microphone: {microphone}; speaker: {speaker}.")
+}
+
+/// The voice source `/audio` uses, and what it is.
 fn voice_source(
     args: &Args,
-) -> Result<Box<dyn tether_media::voice::AudioSource + Send>, EngineError> {
-    match &args.voice_file {
-        Some(path) => tether_media::wav::WavSource::open(path)
-            .map(|s| Box::new(s) as Box<dyn tether_media::voice::AudioSource + Send>)
-            .map_err(|e| EngineError::Invalid(format!("voice file {}: {e}", path.display()))),
-        None => Ok(Box::new(tether_media::tone::ToneSource::endless(
-            440.0, 1500,
-        ))),
+) -> Result<(Box<dyn tether_media::voice::AudioSource + Send>, String), EngineError> {
+    let tone = || Box::new(tether_media::tone::ToneSource::endless(440.0, 1500));
+    if let Some(path) = &args.voice_file {
+        return tether_media::wav::WavSource::open(path)
+            .map(|s| {
+                let source: Box<dyn tether_media::voice::AudioSource + Send> = Box::new(s);
+                (source, format!("the file {}", path.display()))
+            })
+            .map_err(|e| EngineError::Invalid(format!("voice file {}: {e}", path.display())));
     }
+    Ok(match microphone_name(args) {
+        Some(name) => match tether_media::alsa_device::Microphone::open(&name) {
+            Ok(microphone) => (Box::new(microphone), format!("the microphone {name}")),
+            Err(e) => (tone(), format!("a test tone ({e})")),
+        },
+        None => (tone(), "a test tone".into()),
+    })
 }
 
-/// Where each speaker's voice goes.
-fn voice_sinks(args: &Args) -> crate::voice::SinkFactory {
-    let out = args.voice_out.clone();
-    Box::new(move |speaker| match &out {
-        Some(path) => {
+/// Where each speaker's voice goes, and where that is: WAV files, the speaker (every voice
+/// mixed into one device), or a counter.
+fn voice_sinks(args: &Args) -> (crate::voice::SinkFactory, String) {
+    let counting = || {
+        Box::new(tether_media::tone::CountingSink::new())
+            as Box<dyn tether_media::voice::AudioSink + Send>
+    };
+    if let Some(path) = args.voice_out.clone() {
+        let text = format!("WAV files beside {}", path.display());
+        let factory: crate::voice::SinkFactory = Box::new(move |speaker| {
             let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("voice");
             let file = path.with_file_name(format!("{stem}-{}.wav", speaker.0));
             match tether_media::wav::WavSink::create(&file) {
                 Ok(sink) => Box::new(sink) as Box<dyn tether_media::voice::AudioSink + Send>,
-                Err(_) => Box::new(tether_media::tone::CountingSink::new()),
+                Err(_) => counting(),
             }
+        });
+        return (factory, text);
+    }
+    let Some(name) = speaker_name(args) else {
+        return (Box::new(move |_| counting()), "nowhere (no speaker)".into());
+    };
+    match tether_media::alsa_device::Speaker::open(&name) {
+        Ok(speaker) => {
+            let mixer = tether_media::alsa_device::Mixer::new(Box::new(speaker));
+            (
+                Box::new(move |_| Box::new(mixer.input())),
+                format!("the speaker {name}"),
+            )
         }
-        None => Box::new(tether_media::tone::CountingSink::new()),
-    })
+        Err(e) => (Box::new(move |_| counting()), format!("nowhere ({e})")),
+    }
 }
 
 /// Join the voice call with the chosen source; what to tell the customer.
 async fn join_voice(engine: &Engine, args: &Args) -> String {
-    let joined = match voice_source(args) {
-        Ok(source) => engine.join_audio(source, voice_sinks(args)).await,
-        Err(e) => Err(e),
+    let (source, sending) = match voice_source(args) {
+        Ok(source) => source,
+        Err(e) => return format!("Could not join audio: {e}"),
     };
-    match joined {
-        Ok(()) => "You joined the voice call. /mute to mute.".to_owned(),
+    let (sinks, playing) = voice_sinks(args);
+    match engine.join_audio(source, sinks).await {
+        Ok(()) => format!(
+            "You joined the voice call, sending {sending} and playing voices on {playing}. /mute to mute."
+        ),
         Err(e) => format!("Could not join audio: {e}"),
     }
 }
@@ -260,11 +337,7 @@ pub async fn run(args: Args) -> Result<(), EngineError> {
     };
     screen.say(&format!("Joined the support session as {}.", args.name));
     screen.say("Type a message and press Enter to chat. Commands: /to ID message, /revoke CAPABILITY, /audio, /mute, /unmute, /screens, /leave.");
-    let devices = tether_media::devices::audio_devices();
-    screen.say(&match devices.first() {
-        Some(d) => format!("Audio device found: {} (this helper uses --voice-file and --voice-out for voice).", d.alsa_name()),
-        None => "No audio device found: /audio sends --voice-file (or a test tone) and saves voices to --voice-out.".into(),
-    });
+    screen.say(&audio_text(&args));
     screen.roster(engine.welcome().roster.clone());
 
     let mut asking: Vec<Capability> = Vec::new();
@@ -320,7 +393,7 @@ pub async fn run(args: Args) -> Result<(), EngineError> {
                     }
                     EngineEvent::InputRefused { from, reason } => screen.say(&format!("Input from {} was not applied: {reason}.", screen.name(from))),
                     EngineEvent::MediaError(message) => screen.say(&format!("Screen or voice problem: {message}")),
-                    EngineEvent::VoiceSourceEnded => screen.say("Your voice file has ended."),
+                    EngineEvent::VoiceSourceEnded => screen.say("Your voice (file or microphone) has ended."),
                     EngineEvent::AudioInvited { from } => {
                         audio_invites.push(from);
                         screen.say(&format!("{} invites you to the voice call. Join? [y/n]", screen.name(from)));

@@ -1,6 +1,6 @@
 //! The machine's ALSA sound devices, read from `/proc/asound`, so a user can be told which
 //! microphone and speaker tether would use. Only a listing: capturing from and playing to a
-//! device is not done here (voice sources and sinks are the traits in [`crate::voice`]).
+//! device is [`crate::alsa_device`].
 
 use std::fs;
 
@@ -34,8 +34,6 @@ impl AudioDevice {
 
 /// Every capture and playback device of this machine, in card and device order; an empty list
 /// when the machine has no sound card (or no `/proc/asound`, as in most containers and VMs).
-///
-/// Device capture and playback themselves are out of scope of this crate for now.
 pub fn audio_devices() -> Vec<AudioDevice> {
     let cards = fs::read_to_string("/proc/asound/cards").unwrap_or_default();
     let pcm = fs::read_to_string("/proc/asound/pcm").unwrap_or_default();

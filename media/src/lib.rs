@@ -8,11 +8,13 @@
 //!   (XTest injection into the shared display or window);
 //! - voice: [`voice`] (Opus, mono, 48 kHz, 20 ms frames, loss concealment; the audio source
 //!   and sink traits), [`tone`] (a tone source, a counting sink, frequency estimation),
-//!   [`wav`] (WAV file source and sink) and [`devices`] (the machine's ALSA devices);
+//!   [`wav`] (WAV file source and sink), [`devices`] (the machine's ALSA devices) and
+//!   [`alsa_device`] (microphone capture and speaker playback through ALSA, and a mixer);
 //! - recording: [`record`] (a Matroska file with the shared screen and every voice), built on
 //!   [`mkv`] (Matroska elements), [`ebml`] (their encoding) and [`avc`] (H.264 NAL units and
 //!   the `avcC` record).
 
+pub mod alsa_device;
 pub mod avc;
 pub mod capture;
 pub mod decode;

@@ -331,3 +331,11 @@ pub async fn media_threads_end(engines: &[&Engine]) {
     let left: Vec<usize> = engines.iter().map(|e| e.media_threads()).collect();
     panic!("media threads still running after the session ended: {left:?}");
 }
+
+/// A transfer task's result, waited for at most a minute (a hang names the step).
+pub async fn within<T>(task: tokio::task::JoinHandle<T>, what: &str) -> T {
+    tokio::time::timeout(Duration::from_secs(60), task)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within a minute"))
+        .expect("task")
+}

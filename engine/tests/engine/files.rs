@@ -5,7 +5,7 @@
 
 use crate::common::{
     FilePair, answer_transfer as answer, consent, end_and_read_transfers, file_pair,
-    file_transfer_mode, hash, rows, service, start_activity, until, write,
+    file_transfer_mode, hash, rows, service, start_activity, until, within, write,
 };
 use std::path::Path;
 use tether_engine::{EngineError, EngineEvent, TransferDone};
@@ -90,7 +90,9 @@ async fn advanced_transfers_both_ways_with_the_customers_approval() {
         async move { csr.send_file(c, one).await }
     });
     answer(&carl, &mut carl_ev, false).await;
-    let declined = sending.await.expect("task").expect_err("declined");
+    let declined = within(sending, "declined send")
+        .await
+        .expect_err("declined");
     assert!(
         matches!(&declined, EngineError::Refused(r) if r.contains("declined")),
         "{declined}"
@@ -106,7 +108,7 @@ async fn advanced_transfers_both_ways_with_the_customers_approval() {
             async move { csr.send_file(c, path).await }
         });
         answer(&carl, &mut carl_ev, true).await;
-        let done: TransferDone = sending.await.expect("task").expect("sent");
+        let done: TransferDone = within(sending, name).await.expect("sent");
         assert_eq!(
             (done.size, done.sha256.as_str()),
             (size as u64, sha.as_str()),
@@ -124,7 +126,7 @@ async fn advanced_transfers_both_ways_with_the_customers_approval() {
         });
         let (_, asked) = answer(&carl, &mut carl_ev, true).await;
         assert_eq!(asked, name);
-        let done = fetching.await.expect("task").expect("fetched");
+        let done = within(fetching, name).await.expect("fetched");
         assert_eq!(
             (done.size, done.sha256.as_str()),
             (size as u64, sha.as_str()),

@@ -5,21 +5,13 @@
 
 use crate::common::{
     FilePair, answer_transfer, consent, end_and_read_transfers, file_pair, file_transfer_mode,
-    hash, rows, service, start_activity, until, write,
+    hash, rows, service, start_activity, until, within, write,
 };
 use tether_engine::{Engine, EngineError, EngineEvent, TransferDone};
 use tether_protocol::{Activity, Capability, ParticipantId};
 use tokio::sync::mpsc::Receiver;
 
 const SIZE: usize = 64 << 20;
-
-/// A transfer task's result, waited for at most a minute.
-async fn within<T>(task: tokio::task::JoinHandle<T>, what: &str) -> T {
-    tokio::time::timeout(std::time::Duration::from_secs(60), task)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not finish within a minute"))
-        .expect("task")
-}
 
 /// Wait until the receiver has part of transfer `id`.
 async fn part_arrived(receiver_ev: &mut Receiver<EngineEvent>, id: u64) {

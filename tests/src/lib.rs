@@ -2,6 +2,8 @@
 //! with its own SQLite file, REST through the engine's client, and a raw WebSocket participant
 //! client (raw, so tests can send malformed frames and watch closes).
 
+pub mod browser;
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::net::SocketAddr;

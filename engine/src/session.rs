@@ -353,6 +353,19 @@ impl Engine {
         ))
     }
 
+    /// Send a command to the session task and wait for its answer.
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T, EngineError>>) -> Cmd,
+    ) -> Result<T, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(command(reply))
+            .await
+            .map_err(|_| EngineError::Closed)?;
+        rx.await.map_err(|_| EngineError::Closed)?
+    }
+
     pub fn welcome(&self) -> &Welcome {
         &self.welcome
     }
@@ -374,16 +387,12 @@ impl Engine {
 
     /// Send a chat line to `to` (empty: everyone present); returns the line as recorded.
     pub async fn chat(&self, to: &[ParticipantId], text: &str) -> Result<ChatLine, EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::Chat {
-                to: to.to_vec(),
-                text: text.to_owned(),
-                reply,
-            })
-            .await
-            .map_err(|_| EngineError::Closed)?;
-        rx.await.map_err(|_| EngineError::Closed)?
+        self.ask(|reply| Cmd::Chat {
+            to: to.to_vec(),
+            text: text.to_owned(),
+            reply,
+        })
+        .await
     }
 
     /// A session command through the service (make primary, transfer control, leave, end...).
@@ -411,16 +420,12 @@ impl Engine {
         to: ParticipantId,
         path: impl Into<std::path::PathBuf>,
     ) -> Result<TransferDone, EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::SendFile {
-                to,
-                path: path.into(),
-                reply,
-            })
-            .await
-            .map_err(|_| EngineError::Closed)?;
-        rx.await.map_err(|_| EngineError::Closed)?
+        self.ask(|reply| Cmd::SendFile {
+            to,
+            path: path.into(),
+            reply,
+        })
+        .await
     }
 
     /// Fetch a file from a customer's chosen folder into ours, after the customer approves.
@@ -429,16 +434,12 @@ impl Engine {
         from: ParticipantId,
         name: &str,
     ) -> Result<TransferDone, EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::FetchFile {
-                from,
-                name: name.to_owned(),
-                reply,
-            })
-            .await
-            .map_err(|_| EngineError::Closed)?;
-        rx.await.map_err(|_| EngineError::Closed)?
+        self.ask(|reply| Cmd::FetchFile {
+            from,
+            name: name.to_owned(),
+            reply,
+        })
+        .await
     }
 
     /// Basic file transfer, CSR: publish a local file for the customers to download (start the
@@ -447,15 +448,11 @@ impl Engine {
         &self,
         path: impl Into<std::path::PathBuf>,
     ) -> Result<tether_protocol::PublishedFile, EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::Publish {
-                path: path.into(),
-                reply,
-            })
-            .await
-            .map_err(|_| EngineError::Closed)?;
-        rx.await.map_err(|_| EngineError::Closed)?
+        self.ask(|reply| Cmd::Publish {
+            path: path.into(),
+            reply,
+        })
+        .await
     }
 
     /// Basic file transfer, customer: download published file `id` from CSR `from` into this
@@ -465,12 +462,7 @@ impl Engine {
         from: ParticipantId,
         id: u64,
     ) -> Result<TransferDone, EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::Download { from, id, reply })
-            .await
-            .map_err(|_| EngineError::Closed)?;
-        rx.await.map_err(|_| EngineError::Closed)?
+        self.ask(|reply| Cmd::Download { from, id, reply }).await
     }
 
     /// The local user answers a `TransferRequest`.
@@ -480,31 +472,23 @@ impl Engine {
         id: u64,
         allow: bool,
     ) -> Result<(), EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::ApproveTransfer {
-                from,
-                id,
-                allow,
-                reply,
-            })
-            .await
-            .map_err(|_| EngineError::Closed)?;
-        rx.await.map_err(|_| EngineError::Closed)?
+        self.ask(|reply| Cmd::ApproveTransfer {
+            from,
+            id,
+            allow,
+            reply,
+        })
+        .await
     }
 
     /// End the session with notes (the controller only): first attach this participant's chat
     /// transcript to the session record, then end.
     pub async fn end(&self, notes: &str) -> Result<(), EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::End {
-                notes: notes.to_owned(),
-                reply,
-            })
-            .await
-            .map_err(|_| EngineError::Closed)?;
-        rx.await.map_err(|_| EngineError::Closed)?
+        self.ask(|reply| Cmd::End {
+            notes: notes.to_owned(),
+            reply,
+        })
+        .await
     }
 
     /// The local user answers a consent request it was shown (customers only). The answer is
@@ -514,27 +498,19 @@ impl Engine {
         capability: Capability,
         granted: bool,
     ) -> Result<(), EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::AnswerConsent {
-                capability,
-                granted,
-                reply,
-            })
-            .await
-            .map_err(|_| EngineError::Closed)?;
-        rx.await.map_err(|_| EngineError::Closed)?
+        self.ask(|reply| Cmd::AnswerConsent {
+            capability,
+            granted,
+            reply,
+        })
+        .await
     }
 
     /// The local user takes a consent back. It stops applying at once, here, whatever the
     /// service says; the service records it.
     pub async fn revoke_consent(&self, capability: Capability) -> Result<(), EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::RevokeConsent { capability, reply })
+        self.ask(|reply| Cmd::RevokeConsent { capability, reply })
             .await
-            .map_err(|_| EngineError::Closed)?;
-        rx.await.map_err(|_| EngineError::Closed)?
     }
 
     /// Ask a customer's endpoint for its system information (it answers only under its user's
@@ -558,12 +534,7 @@ impl Engine {
     /// the engine recover (a new connection; broken transfers resume). For fault tests and
     /// for a program's "reconnect" button.
     pub async fn break_connection(&self, peer: ParticipantId) -> Result<(), EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::BreakConnection { peer, reply })
-            .await
-            .map_err(|_| EngineError::Closed)?;
-        rx.await.map_err(|_| EngineError::Closed)?
+        self.ask(|reply| Cmd::BreakConnection { peer, reply }).await
     }
 
     /// Send raw bytes to one peer's control channel, bypassing the encoder: for tests that play
@@ -576,71 +547,44 @@ impl Engine {
         source: Box<dyn tether_media::voice::AudioSource + Send>,
         sinks: crate::voice::SinkFactory,
     ) -> Result<(), EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::JoinAudio {
-                source,
-                sinks,
-                reply,
-            })
-            .await
-            .map_err(|_| EngineError::Closed)?;
-        rx.await.map_err(|_| EngineError::Closed)?
+        self.ask(|reply| Cmd::JoinAudio {
+            source,
+            sinks,
+            reply,
+        })
+        .await
     }
 
     /// Ask `to` (everyone when empty) to join the voice call; each user answers on their side.
     pub async fn invite_to_audio(&self, to: &[ParticipantId]) -> Result<(), EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::AudioInvite {
-                to: to.to_vec(),
-                reply,
-            })
-            .await
-            .map_err(|_| EngineError::Closed)?;
-        rx.await.map_err(|_| EngineError::Closed)?
+        self.ask(|reply| Cmd::AudioInvite {
+            to: to.to_vec(),
+            reply,
+        })
+        .await
     }
 
     /// Leave audio: nothing more is sent or played.
     pub async fn leave_audio(&self) -> Result<(), EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::LeaveAudio(reply))
-            .await
-            .map_err(|_| EngineError::Closed)?;
-        rx.await.map_err(|_| EngineError::Closed)?
+        self.ask(|reply| Cmd::LeaveAudio(reply)).await
     }
 
     /// Give the engine a camera. Its pictures are sent to everyone while this participant's
     /// `video` activity runs (start it with `Command::StartActivity`; the service refuses it
     /// before a customer has joined). Once the activity stops, give the camera again to restart.
     pub async fn set_camera(&self, source: crate::camera::CameraSource) -> Result<(), EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::Camera { source, reply })
-            .await
-            .map_err(|_| EngineError::Closed)?;
-        rx.await.map_err(|_| EngineError::Closed)?
+        self.ask(|reply| Cmd::Camera { source, reply }).await
     }
 
     /// Pause the recording this engine makes (paused time is left out of the file) or resume.
     pub async fn pause_recording(&self, paused: bool) -> Result<(), EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::PauseRecording { paused, reply })
+        self.ask(|reply| Cmd::PauseRecording { paused, reply })
             .await
-            .map_err(|_| EngineError::Closed)?;
-        rx.await.map_err(|_| EngineError::Closed)?
     }
 
     /// Mute (nothing of our voice is sent) or unmute.
     pub async fn set_muted(&self, muted: bool) -> Result<(), EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::Mute { muted, reply })
-            .await
-            .map_err(|_| EngineError::Closed)?;
-        rx.await.map_err(|_| EngineError::Closed)?
+        self.ask(|reply| Cmd::Mute { muted, reply }).await
     }
 
     /// Send a remote-control input event to `to` (the customer whose machine we control). The
@@ -652,21 +596,11 @@ impl Engine {
         event: InputEvent,
     ) -> Result<(), EngineError> {
         event.validate().map_err(EngineError::Invalid)?;
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::Input { to, event, reply })
-            .await
-            .map_err(|_| EngineError::Closed)?;
-        rx.await.map_err(|_| EngineError::Closed)?
+        self.ask(|reply| Cmd::Input { to, event, reply }).await
     }
 
     pub async fn send_raw(&self, to: ParticipantId, bytes: Vec<u8>) -> Result<(), EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::Raw { to, bytes, reply })
-            .await
-            .map_err(|_| EngineError::Closed)?;
-        rx.await.map_err(|_| EngineError::Closed)?
+        self.ask(|reply| Cmd::Raw { to, bytes, reply }).await
     }
 }
 

@@ -39,11 +39,21 @@ async fn line_containing(out: &mut Lines<BufReader<ChildStdout>>, words: &str) -
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_customer_helper_joins_chats_consents_revokes_and_exits() {
-    let (service, url, admin) = service("helper").await;
+/// A service, the admin's engine as the CSR of a new session, and the helper binary joined
+/// as Carl by the session's short code, with its terminal.
+struct Started {
+    service: tether_signaling::Service,
+    csr: Engine,
+    csr_ev: tokio::sync::mpsc::Receiver<EngineEvent>,
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    out: Lines<BufReader<ChildStdout>>,
+}
+
+async fn start(tag: &str) -> Started {
+    let (service, url, admin) = service(tag).await;
     let csr_seat = url.start_session(&admin, None, None).await.expect("start");
-    let (csr, mut csr_ev) = Engine::connect(&url, &csr_seat, loopback())
+    let (csr, csr_ev) = Engine::connect(&url, &csr_seat, loopback())
         .await
         .expect("csr");
     let inv = url
@@ -51,24 +61,36 @@ async fn the_customer_helper_joins_chats_consents_revokes_and_exits() {
         .await
         .expect("invite");
     let code = inv["code"].as_str().expect("code").to_owned();
-
     let mut child = Process::new(env!("CARGO_BIN_EXE_tether-helper"))
-        .args([
-            "--service",
-            &service.url,
-            "--name",
-            "Carl",
-            "--bind",
-            "127.0.0.1:0",
-            &code,
-        ])
+        .args(["--service", &service.url, "--name", "Carl"])
+        .args(["--bind", "127.0.0.1:0", &code])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("helper starts");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let stdin = child.stdin.take().expect("stdin");
+    let out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    Started {
+        service,
+        csr,
+        csr_ev,
+        child,
+        stdin,
+        out,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_customer_helper_joins_chats_consents_revokes_and_exits() {
+    let Started {
+        service,
+        csr,
+        mut csr_ev,
+        mut child,
+        mut stdin,
+        mut out,
+    } = start("helper").await;
     line_containing(&mut out, "Joined the support session as Carl").await;
     let roster = line_containing(&mut out, "Participants:").await;
     assert!(roster.contains("Carl (primary customer, you)"), "{roster}");
@@ -174,26 +196,14 @@ async fn the_helper_shares_its_display_and_is_controlled_after_the_customer_allo
     use tether_protocol::{Activity, InputEvent};
     let x = Display::open();
     let _turn = x.turn().await;
-    let (service, url, admin) = service("helper-control").await;
-    let csr_seat = url.start_session(&admin, None, None).await.expect("start");
-    let (csr, mut csr_ev) = Engine::connect(&url, &csr_seat, loopback())
-        .await
-        .expect("csr");
-    let inv = url
-        .invite(&admin, &csr_seat.session_id, "customer")
-        .await
-        .expect("invite");
-    let code = inv["code"].as_str().expect("code").to_owned();
-    let mut child = Process::new(env!("CARGO_BIN_EXE_tether-helper"))
-        .args(["--service", &service.url, "--name", "Carl"])
-        .args(["--bind", "127.0.0.1:0", &code])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("helper starts");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let Started {
+        service,
+        csr,
+        mut csr_ev,
+        mut child,
+        mut stdin,
+        mut out,
+    } = start("helper-control").await;
     line_containing(&mut out, "Joined the support session as Carl").await;
     let carl = tether_protocol::ParticipantId(2);
     mesh_open(&mut csr_ev, &[carl]).await;

@@ -16,7 +16,7 @@ if ! rustup target list --installed --toolchain "$toolchain" | grep -qx wasm32-u
   rustup target add wasm32-unknown-unknown --toolchain "$toolchain"
 fi
 
-step "system packages: cmake (Opus), nasm (fast OpenH264), xcb (scrap), Xvfb, ffmpeg (ffprobe)"
+step "system packages (scripts/packages.sh: build tools, xcb and ALSA headers, Xvfb, ffmpeg, Chromium)"
 ./scripts/packages.sh
 
 step "a private X display (Xvfb) for capture and input tests"

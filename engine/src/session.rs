@@ -566,7 +566,7 @@ impl Engine {
 
     /// Leave audio: nothing more is sent or played.
     pub async fn leave_audio(&self) -> Result<(), EngineError> {
-        self.ask(|reply| Cmd::LeaveAudio(reply)).await
+        self.ask(Cmd::LeaveAudio).await
     }
 
     /// Give the engine a camera. Its pictures are sent to everyone while this participant's

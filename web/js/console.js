@@ -827,7 +827,7 @@ function pos(e) {
 }
 const BUTTONS = ["left", "middle", "right", "back", "forward"];
 $("screen").addEventListener("pointermove", (e) => sendInput({ type: "pointer_move", ...pos(e) }));
-$("screen").addEventListener("pointerdown", (e) => { $("screen").focus(); sendInput({ type: "button_down", button: BUTTONS[e.button] || "left", ...pos(e) }); });
+$("screen").addEventListener("pointerdown", (e) => { $("screen").focus({ preventScroll: true }); sendInput({ type: "button_down", button: BUTTONS[e.button] || "left", ...pos(e) }); });
 $("screen").addEventListener("pointerup", (e) => sendInput({ type: "button_up", button: BUTTONS[e.button] || "left", ...pos(e) }));
 $("screen").addEventListener("contextmenu", (e) => { if ($("screen").classList.contains("controlling")) e.preventDefault(); });
 $("screen").addEventListener("keydown", (e) => { if (!$("screen").classList.contains("controlling") || e.repeat) return; e.preventDefault(); sendInput({ type: "key_down", code: e.code }); });

@@ -135,3 +135,36 @@ export function showDone(text) {
   $("done-text").textContent = text;
   showView("done");
 }
+
+const SHARE_HINT = "Your support representative can see your screen only if you share it. Your browser asks which screen or window to show.";
+
+/** A list of names in words: "Ana", "Ana and Bo", "Ana, Bo and Cy". */
+function namesInWords(names) {
+  if (names.length <= 1) return names.join("");
+  return `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+}
+
+/**
+ * The screen-sharing card and banner. `pending`: the picker or the service has not answered
+ * yet; `sharing`: the screen goes out to `names`; `why`: why this participant can't share now
+ * (the Share button is disabled and says so).
+ */
+export function renderShare({ pending, sharing, names, why }) {
+  const busy = pending || sharing;
+  $("share").hidden = busy;
+  $("share").disabled = Boolean(why);
+  $("share-stop").hidden = !busy;
+  $("share-card").classList.toggle("attention", sharing);
+  let hint = SHARE_HINT;
+  if (sharing) hint = "You can stop at any time, here or with your browser's own Stop sharing button.";
+  else if (pending) hint = "Starting to share your screen…";
+  else if (why) hint = why;
+  $("share-hint").textContent = hint;
+  const banner = $("sharing");
+  banner.hidden = !sharing;
+  banner.textContent = !sharing
+    ? ""
+    : names.length
+      ? `Your screen is being shared with ${namesInWords(names)}.`
+      : "Your screen is being shared; nobody else is here yet to see it.";
+}

@@ -1,8 +1,9 @@
 // The customer join page's logic (join.html): join by link token or nine-digit code over REST,
 // connect the WebSocket with the participant token, follow the roster, open the WebRTC mesh
-// (mesh.js), chat, answer and revoke consents, and leave. Every message to the service or a
-// peer is checked and encoded, and every message received is decoded, by the protocol module
-// (protocol.js, the protocol crate compiled to WebAssembly).
+// (mesh.js), chat, answer and revoke consents, share the screen (`customer_share`: the browser's
+// picker is the customer's consent) and leave. Every message to the service or a peer is
+// checked and encoded, and every message received is decoded, by the protocol module
+// (protocol.js, the protocol crate compiled to WebAssembly), which also pre-checks commands.
 
 import { loadProtocol } from "./protocol.js";
 import { Mesh } from "./mesh.js";
@@ -24,7 +25,12 @@ const state = {
   askers: new Map(), // capability → name of the CSR who asked
   finished: false, // left or ended: no reconnect
   retries: 0,
+  share: null, // { stream, track, running } from the picker until sharing stops
+  stopping: false, // stop_activity sent for customer_share; the roster has not shown it yet
 };
+
+const START_SHARE = { type: "start_activity", activity: "customer_share" };
+const STOP_SHARE = { type: "stop_activity", activity: "customer_share" };
 
 /** A REST call; the JSON body, or an Error whose message is the service's own words. */
 async function rest(method, path, body, token) {
@@ -156,6 +162,7 @@ function closed(socket, e) {
 
 function finish(text) {
   state.finished = true;
+  endShareLocally();
   clearInterval(state.heartbeat);
   state.mesh?.close();
   sessionStorage.removeItem(STORE);
@@ -187,6 +194,9 @@ function receive(message) {
       state.mesh?.signal(message.from, message.data);
       break;
     case "error":
+      if (message.request === "start_activity" && state.share && !state.share.running) {
+        endShareLocally(); // the service refused the sharing: the screen goes nowhere
+      }
       if (message.request === "hello") {
         state.finished = true;
         sessionStorage.removeItem(STORE);
@@ -208,6 +218,7 @@ function applyRoster(roster) {
   view.renderRoster(roster, state.me);
   view.renderConsents(roster, state.me, state.askers, { answer: answerConsent, revoke: revokeConsent });
   state.mesh?.update(roster.participants);
+  syncShare();
   const others = roster.participants.filter((p) => p.id !== state.me).length;
   view.setStatus(others === 0 ? "Connected; waiting for your support representative" : "Connected");
 }
@@ -253,7 +264,10 @@ function newMesh() {
     me: state.me,
     iceServers: state.iceServers,
     signal: (to, data) => sendToService({ type: "signal", to, data }),
-    onOpen: (peer) => console.info(`control channel to ${peer} open`),
+    onOpen: (peer) => {
+      console.info(`control channel to ${peer} open`);
+      attachScreen(peer); // a connection made while sharing gets the screen too
+    },
     onClose: (peer) => console.info(`control channel to ${peer} closed`),
     onMessage: peerMessage,
     onError: (peer, text) => console.warn(`peer ${peer}: ${text}`),
@@ -310,6 +324,129 @@ function browserInfo() {
   };
 }
 
+// ---- sharing the screen (customer_share) ----
+
+function runningShare() {
+  return (
+    state.roster?.activities.some((a) => a.activity === "customer_share" && a.actor === state.me) ?? false
+  );
+}
+
+/** Why this participant can't start sharing now (the protocol's own check), or null. */
+function whyNoShare() {
+  if (!state.roster) return "Not connected yet.";
+  if (!navigator.mediaDevices?.getDisplayMedia) return "This browser can't share its screen.";
+  const r = state.protocol.checkCommand({ roster: state.roster, me: state.me }, START_SHARE);
+  if (!r.error) return null;
+  if (r.code === "not_primary") return "Only the main customer of this session can share a screen.";
+  return r.error;
+}
+
+/** The screen sender of the connection to `peer` (the first transceiver, protocol 9.3). */
+function screenSender(peer) {
+  return state.mesh?.connection(peer)?.getTransceivers()[0]?.sender ?? null;
+}
+
+/** Put the shared screen on the connection to `peer`, once the service runs the activity. */
+function attachScreen(peer) {
+  const share = state.share;
+  const sender = screenSender(peer);
+  if (!share?.running || !sender || sender.track === share.track) return;
+  sender.replaceTrack(share.track).catch((e) => console.warn(`screen to ${peer}: ${e.message}`));
+}
+
+function renderShare() {
+  const share = state.share;
+  const others = (state.roster?.participants ?? []).filter((p) => p.id !== state.me && p.connected);
+  view.renderShare({
+    pending: Boolean(share && !share.running),
+    sharing: Boolean(share?.running),
+    names: others.map((p) => p.name),
+    why: share ? null : whyNoShare(),
+  });
+}
+
+/** The customer clicked "Share my screen": the picker, then `customer_share`. */
+async function startShare() {
+  if (state.share) return;
+  const why = whyNoShare();
+  if (why) {
+    view.showError(why);
+    return;
+  }
+  $("share").disabled = true;
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getDisplayMedia({
+      video: { frameRate: { ideal: 15, max: 30 } },
+      audio: false,
+    });
+  } catch (e) {
+    view.showError(
+      e.name === "NotAllowedError" ? "Screen sharing was cancelled." : `Your screen can't be shared: ${e.message}`,
+    );
+    renderShare();
+    return;
+  }
+  const track = stream.getVideoTracks()[0];
+  if (!track || state.finished || state.share) {
+    for (const t of stream.getTracks()) t.stop();
+    renderShare();
+    return;
+  }
+  track.contentHint = "detail";
+  // The browser's own "Stop sharing" ends the track.
+  track.addEventListener("ended", () => {
+    if (state.share?.track === track) stopShare();
+  });
+  state.share = { stream, track, running: false };
+  if (!sendToService(START_SHARE)) {
+    endShareLocally();
+    return;
+  }
+  view.showError("");
+  renderShare();
+}
+
+/** The customer stopped sharing (the button or the browser's own stop). */
+function stopShare() {
+  if (!state.share) return;
+  endShareLocally();
+  // The start went out before (a refused one ends the capture at once): stop it, once.
+  if (!state.stopping) state.stopping = sendToService(STOP_SHARE);
+}
+
+/** Stop the capture and take the screen off every connection; the activity is not touched. */
+function endShareLocally() {
+  const share = state.share;
+  if (!share) return;
+  state.share = null;
+  for (const t of share.stream.getTracks()) t.stop();
+  for (const peer of state.mesh?.openPeers() ?? []) {
+    const sender = screenSender(peer);
+    if (sender?.track === share.track) sender.replaceTrack(null).catch(() => {});
+  }
+  renderShare();
+}
+
+/** After every roster: send the screen while the activity runs, and only then. */
+function syncShare() {
+  const running = runningShare();
+  if (state.share) {
+    if (running) {
+      state.share.running = true;
+      for (const peer of state.mesh?.openPeers() ?? []) attachScreen(peer);
+    } else if (state.share.running) {
+      endShareLocally(); // stopped by the service (e.g. no longer the main customer)
+      view.addNote("Your screen is no longer shared.");
+    }
+  } else if (running && !state.stopping) {
+    state.stopping = sendToService(STOP_SHARE); // running without a capture (a reloaded page)
+  }
+  if (!running) state.stopping = false;
+  renderShare();
+}
+
 // ---- chat ----
 
 function sendChat(event) {
@@ -347,6 +484,7 @@ function sendChat(event) {
 
 function leave() {
   if (!sendToService({ type: "leave" })) return;
+  endShareLocally();
   state.finished = true;
   state.mesh?.close();
   sessionStorage.removeItem(STORE);
@@ -360,6 +498,8 @@ async function main() {
   $("join-form").addEventListener("submit", submitJoin);
   $("chat-form").addEventListener("submit", sendChat);
   $("leave").addEventListener("click", leave);
+  $("share").addEventListener("click", startShare);
+  $("share-stop").addEventListener("click", stopShare);
   try {
     state.protocol = await loadProtocol();
   } catch (e) {

@@ -2,4 +2,6 @@
 //! headless Chromium driven over WebDriver, and native engines as the other peers. One test
 //! binary shares one build.
 
+mod console;
 mod join;
+mod share;

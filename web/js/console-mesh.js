@@ -51,6 +51,11 @@ export class Mesh {
     return (t && t.receiver.track) || null;
   }
 
+  /** The RTCPeerConnection to participant `id` (for file channels), or null. */
+  connection(id) {
+    return this.mesh.connection(id);
+  }
+
   handleSignal(from, data) {
     this.mesh.signal(from, data);
   }

@@ -9,6 +9,7 @@ import { api, ApiError, sentence } from "./console-api.js";
 import { $, h, showError, time, dateTime } from "./console-dom.js";
 import { Mesh } from "./console-mesh.js";
 import { renderSystemInfo } from "./console-sysinfo.js";
+import { FilePanel } from "./console-files.js";
 
 const VIEWS = ["loading", "view-signin", "view-password", "view-home", "view-session", "view-ended"];
 const STORE = "tether.console.session";
@@ -538,6 +539,7 @@ function render() {
   renderActivities();
   renderScreen();
   $("sysinfo-btn").disabled = !primary();
+  files.render();
 }
 
 function primary() {
@@ -833,6 +835,20 @@ $("screen").addEventListener("contextmenu", (e) => { if ($("screen").classList.c
 $("screen").addEventListener("keydown", (e) => { if (!$("screen").classList.contains("controlling") || e.repeat) return; e.preventDefault(); sendInput({ type: "key_down", code: e.code }); });
 $("screen").addEventListener("keyup", (e) => { if (!$("screen").classList.contains("controlling")) return; e.preventDefault(); sendInput({ type: "key_up", code: e.code }); });
 
+// ---------------------------------------------------------------- file transfer (advanced)
+
+const files = new FilePanel({
+  protocol: { checkFileName: (name) => protocol.checkFileName(name) },
+  session: () => session,
+  policy: () => policy,
+  primary: () => (session ? primary() : null),
+  nameOf,
+  startable,
+  askConsent,
+  startActivity,
+  sentence,
+});
+
 // ---------------------------------------------------------------- system information
 
 $("sysinfo-btn").addEventListener("click", () => {
@@ -861,6 +877,7 @@ function requestSystemInfo() {
 // ---------------------------------------------------------------- peer messages and chat
 
 function onPeerMessage(from, msg) {
+  if (files.onPeerMessage(from, msg)) return;
   switch (msg.type) {
     case "chat":
       session.transcript.push({ from, to: msg.to || [], text: msg.text, sent_at: msg.sent_at });

@@ -3,5 +3,6 @@
 //! binary shares one build.
 
 mod console;
+mod console_files;
 mod join;
 mod share;

@@ -4,24 +4,19 @@
 //! pixels checked), controlling its pointer, system information, notes, and the end dialog,
 //! with the session record checked afterwards.
 
+use crate::common::*;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tether_signaling::Service;
 use tether_signaling::config::Config;
 use tether_tests::browser::{Browser, wait_for};
 use tether_tests::{http, login_with, temp_dir};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
-use tokio::sync::mpsc;
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{ConnectionExt as _, CreateWindowAux, WindowClass};
 use x11rb::rust_connection::RustConnection;
 use x11rb::wrapper::ConnectionExt as _;
 
-/// Every wait on the page or the helper is bounded by this.
-const WAIT: Duration = Duration::from_secs(20);
 /// The four quadrants of the display, left to right, top to bottom.
 const QUADRANTS: [[u8; 3]; 4] = [[220, 40, 40], [40, 200, 60], [40, 60, 220], [230, 220, 40]];
 /// How far a colour seen in the browser may be from the one drawn (video coding loses a little).
@@ -98,144 +93,6 @@ impl Screen {
     }
 }
 
-/// The native helper as a customer runs it: its stdin and every line it printed.
-struct Helper {
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::UnboundedReceiver<String>,
-    seen: Vec<String>,
-}
-
-impl Helper {
-    fn start(binary: &Path, service: &str, code: &str) -> Helper {
-        let mut child = Command::new(binary)
-            .args(["--service", service, "--name", "Carl"])
-            .args(["--bind", "127.0.0.1:0", code])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
-        let stdin = child.stdin.take().expect("helper stdin");
-        let mut out = BufReader::new(child.stdout.take().expect("helper stdout")).lines();
-        let (tx, lines) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = out.next_line().await {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Helper {
-            child,
-            stdin,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// The next line that contains `words`, within WAIT.
-    async fn expect(&mut self, words: &str) -> String {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
-                Ok(Some(line)) => {
-                    self.seen.push(line.clone());
-                    if line.contains(words) {
-                        return line;
-                    }
-                }
-                _ => panic!(
-                    "the helper did not print {words:?} within {WAIT:?}; it printed {:#?}",
-                    self.seen
-                ),
-            }
-        }
-    }
-
-    async fn type_line(&mut self, line: &str) {
-        self.stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .expect("type into the helper");
-    }
-}
-
-/// The helper binary of the engine crate. The workspace's test run builds it (the engine's own
-/// tests need it); when it is absent, as after `cargo test -p tether-tests` on a clean tree, it
-/// is built here once.
-fn helper_binary() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"));
-    let binary = target.join("debug").join("tether-helper");
-    if !binary.is_file() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = std::process::Command::new(&cargo)
-            .args([
-                "build",
-                "-p",
-                "tether-engine",
-                "--bin",
-                "tether-helper",
-                "--quiet",
-            ])
-            .current_dir(&workspace)
-            .status()
-            .expect("run cargo build for the helper");
-        assert!(status.success(), "building tether-helper failed: {status}");
-    }
-    assert!(binary.is_file(), "no helper at {}", binary.display());
-    binary
-}
-
-/// Panic with the page's console and a screenshot when a browser step fails.
-async fn check<T>(browser: &Browser, step: &str, result: Result<T, impl std::fmt::Display>) -> T {
-    match result {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = browser
-                .screenshot(&format!("failed-console-{}", step.replace(' ', "-")))
-                .await;
-            let console = browser.console_log().await;
-            panic!("{step}: {e}\nbrowser console:\n{}", console.join("\n"));
-        }
-    }
-}
-
-/// Click the first element matching `selector` once it is shown.
-async fn click(browser: &Browser, selector: &str) {
-    let element = check(
-        browser,
-        selector,
-        browser.wait_visible(selector, WAIT).await,
-    )
-    .await;
-    check(browser, selector, browser.click(&element).await).await;
-}
-
-/// Type `text` into the element matching `selector` once it is shown.
-async fn type_into(browser: &Browser, selector: &str, text: &str) {
-    let element = check(
-        browser,
-        selector,
-        browser.wait_visible(selector, WAIT).await,
-    )
-    .await;
-    check(browser, selector, browser.send_keys(&element, text).await).await;
-}
-
-async fn shows(browser: &Browser, selector: &str, needle: &str) {
-    let step = format!("{selector} shows {needle}");
-    check(
-        browser,
-        &step,
-        browser.wait_text(selector, needle, WAIT).await,
-    )
-    .await;
-}
-
 /// Open the remote-control menu and choose the item labelled `label`.
 async fn remote_control(browser: &Browser, label: &str) {
     click(browser, "#rc-btn").await;
@@ -285,22 +142,7 @@ fn console_against_the_native_helper() {
     let screen = Screen::open();
     let helper = helper_binary();
     // A larger stack, as in the join test: the service's and the page's futures nest deeply.
-    let thread = std::thread::Builder::new()
-        .name("browser-console".into())
-        .stack_size(16 * 1024 * 1024)
-        .spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_stack_size(8 * 1024 * 1024)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(scenario(screen, helper));
-        })
-        .expect("scenario thread");
-    if let Err(panic) = thread.join() {
-        std::panic::resume_unwind(panic);
-    }
+    crate::common::run("console", move || scenario(screen, helper));
 }
 
 async fn scenario(screen: Screen, helper_bin: PathBuf) {
@@ -377,7 +219,7 @@ async fn scenario(screen: Screen, helper_bin: PathBuf) {
 
     phase("The helper joins by the code");
     // The helper joins by the code; the participants panel shows Carl, connected directly.
-    let mut carl = Helper::start(&helper_bin, &service.url, &code);
+    let mut carl = Helper::start(&helper_bin, &service.url, &code, "Carl", &[]);
     carl.expect("Joined the support session as Carl").await;
     shows(&browser, "#people", "Carl").await;
     shows(&browser, "#people", "Primary customer").await;

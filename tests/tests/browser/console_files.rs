@@ -5,151 +5,20 @@
 //! console shows the transfer done. It needs the test command's X display (the helper opens
 //! it) but draws nothing, so it can run beside the other browser tests.
 
+use crate::common::*;
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tether_signaling::Service;
 use tether_signaling::config::Config;
 use tether_tests::browser::Browser;
 use tether_tests::{http, login_with, temp_dir};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
-use tokio::sync::mpsc;
 
-/// Every wait on the page or the helper is bounded by this.
-const WAIT: Duration = Duration::from_secs(30);
 /// The admin's password, changed through the API before the browser signs in.
 const PASSWORD: &str = "console files test password 7";
 /// The name and size of the file sent.
 const FILE_NAME: &str = "known-bytes.bin";
 const FILE_SIZE: usize = 200 * 1024 + 77;
-
-/// The native helper with a folder for transfers: its stdin and every line it printed.
-struct Helper {
-    _child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::UnboundedReceiver<String>,
-    seen: Vec<String>,
-}
-
-impl Helper {
-    fn start(binary: &Path, service: &str, code: &str, folder: &Path) -> Helper {
-        let mut child = Command::new(binary)
-            .args(["--service", service, "--name", "Cleo"])
-            .arg("--folder")
-            .arg(folder)
-            .args(["--bind", "127.0.0.1:0", code])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
-        let stdin = child.stdin.take().expect("helper stdin");
-        let mut out = BufReader::new(child.stdout.take().expect("helper stdout")).lines();
-        let (tx, lines) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = out.next_line().await {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Helper {
-            _child: child,
-            stdin,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// The next line that contains `words`, within WAIT.
-    async fn expect(&mut self, words: &str) -> String {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
-                Ok(Some(line)) => {
-                    self.seen.push(line.clone());
-                    if line.contains(words) {
-                        return line;
-                    }
-                }
-                _ => panic!(
-                    "the helper did not print {words:?} within {WAIT:?}; it printed {:#?}",
-                    self.seen
-                ),
-            }
-        }
-    }
-
-    async fn type_line(&mut self, line: &str) {
-        self.stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .expect("type into the helper");
-    }
-}
-
-/// The engine crate's helper binary, built once when absent (as in the console test).
-fn helper_binary() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"));
-    let binary = target.join("debug").join("tether-helper");
-    if !binary.is_file() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = std::process::Command::new(&cargo)
-            .args(["build", "-p", "tether-engine", "--bin", "tether-helper"])
-            .arg("--quiet")
-            .current_dir(&workspace)
-            .status()
-            .expect("run cargo build for the helper");
-        assert!(status.success(), "building tether-helper failed: {status}");
-    }
-    assert!(binary.is_file(), "no helper at {}", binary.display());
-    binary
-}
-
-/// Panic with the page's console and a screenshot when a browser step fails.
-async fn check<T>(browser: &Browser, step: &str, result: Result<T, impl std::fmt::Display>) -> T {
-    match result {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = browser
-                .screenshot(&format!("failed-console-files-{}", step.replace(' ', "-")))
-                .await;
-            let console = browser.console_log().await;
-            panic!("{step}: {e}\nbrowser console:\n{}", console.join("\n"));
-        }
-    }
-}
-
-async fn click(browser: &Browser, selector: &str) {
-    let element = check(
-        browser,
-        selector,
-        browser.wait_visible(selector, WAIT).await,
-    )
-    .await;
-    check(browser, selector, browser.click(&element).await).await;
-}
-
-async fn type_into(browser: &Browser, selector: &str, text: &str) {
-    let element = check(
-        browser,
-        selector,
-        browser.wait_visible(selector, WAIT).await,
-    )
-    .await;
-    check(browser, selector, browser.send_keys(&element, text).await).await;
-}
-
-async fn shows(browser: &Browser, selector: &str, needle: &str) {
-    let step = format!("{selector} shows {needle}");
-    let result = browser.wait_text(selector, needle, WAIT).await;
-    check(browser, &step, result).await;
-}
 
 /// Bytes that are not all alike, so a misplaced chunk shows.
 fn known_bytes() -> Vec<u8> {
@@ -174,22 +43,7 @@ fn console_sends_a_file_to_the_native_helper() {
     }
     let helper = helper_binary();
     // A larger stack, as in the other browser tests: the service's futures nest deeply.
-    let thread = std::thread::Builder::new()
-        .name("browser-console-files".into())
-        .stack_size(16 * 1024 * 1024)
-        .spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_stack_size(8 * 1024 * 1024)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(scenario(helper));
-        })
-        .expect("scenario thread");
-    if let Err(panic) = thread.join() {
-        std::panic::resume_unwind(panic);
-    }
+    crate::common::run("console-files", move || scenario(helper));
 }
 
 async fn scenario(helper_bin: PathBuf) {
@@ -263,7 +117,13 @@ async fn scenario(helper_bin: PathBuf) {
     click(&browser, "#invite-close").await;
 
     // The helper joins with its folder; the console connects to it directly.
-    let mut cleo = Helper::start(&helper_bin, &service.url, &code, &folder);
+    let mut cleo = Helper::start(
+        &helper_bin,
+        &service.url,
+        &code,
+        "Cleo",
+        &["--folder", folder.to_str().expect("a UTF-8 folder")],
+    );
     cleo.expect("Joined the support session as Cleo").await;
     shows(&browser, "#people", "connected").await;
 

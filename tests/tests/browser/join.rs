@@ -2,105 +2,27 @@
 //! joins with the code and a name, opens the WebRTC mesh to the engine, chats both ways, is
 //! asked for consent (denies, then allows and revokes) and leaves.
 
+use crate::common::*;
 use serde_json::json;
-use std::path::Path;
-use std::time::Duration;
-use tether_engine::service::ServiceUrl;
-use tether_engine::{Engine, EngineConfig, EngineEvent};
+use tether_engine::EngineEvent;
 use tether_protocol::{Capability, Command, Event, LeaveReason, ParticipantId, Role};
 use tether_tests::browser::Browser;
-use tether_tests::{TestService, temp_dir};
-use tokio::sync::mpsc::Receiver;
-
-/// Every wait on the engine or the page is bounded by this.
-const WAIT: Duration = Duration::from_secs(20);
-
-async fn until(
-    events: &mut Receiver<EngineEvent>,
-    what: &str,
-    pred: impl Fn(&EngineEvent) -> bool,
-) -> EngineEvent {
-    let mut seen = Vec::new();
-    let found = tokio::time::timeout(WAIT, async {
-        while let Some(e) = events.recv().await {
-            if pred(&e) {
-                return Some(e);
-            }
-            seen.push(e);
-        }
-        None
-    })
-    .await;
-    match found {
-        Ok(Some(e)) => e,
-        _ => panic!("the CSR engine saw no {what} within {WAIT:?}; it saw {seen:#?}"),
-    }
-}
-
-/// Panic with the page's console when a browser step fails.
-async fn check<T>(browser: &Browser, step: &str, result: Result<T, impl std::fmt::Display>) -> T {
-    match result {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = browser
-                .screenshot(&format!("failed-{}", step.replace(' ', "-")))
-                .await;
-            let console = browser.console_log().await;
-            panic!("{step}: {e}\nbrowser console:\n{}", console.join("\n"));
-        }
-    }
-}
 
 #[test]
 fn customer_joins_by_code_chats_answers_consent_and_leaves() {
     // The scenario runs on a thread with a larger stack: polling this many nested futures of
     // the engine and the service overflows a test thread's stack in debug builds.
-    let thread = std::thread::Builder::new()
-        .name("browser-join".into())
-        .stack_size(16 * 1024 * 1024)
-        .spawn(|| {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_stack_size(8 * 1024 * 1024)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(scenario());
-        })
-        .expect("scenario thread");
-    if let Err(panic) = thread.join() {
-        std::panic::resume_unwind(panic);
-    }
+    crate::common::run("join", scenario);
 }
 
 async fn scenario() {
-    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
-    let svc = TestService::start(temp_dir("browser-join").join("t.db"), |c| {
-        c.web_dir = web.clone();
-    })
-    .await;
-    let url = ServiceUrl::parse(&svc.service.url).expect("service url");
-
     // The admin starts a session as the controlling CSR, invites a customer and connects.
-    let seat = url
-        .start_session(&svc.admin, None, None)
-        .await
-        .expect("start session");
-    let invitation = url
-        .invite(&svc.admin, &seat.session_id, "customer")
-        .await
-        .expect("invite");
-    let code = invitation["code"]
-        .as_str()
-        .expect("a short code")
-        .to_owned();
-    let config = EngineConfig {
-        bind: vec!["127.0.0.1:0".into()],
-        ..Default::default()
-    };
-    let (csr, mut events) = Engine::connect(&url, &seat, config)
-        .await
-        .expect("CSR connects");
+    let Invited {
+        svc,
+        code,
+        csr,
+        mut events,
+    } = csr_invites_a_customer("browser-join").await;
     let csr_name = csr.welcome().roster.participants[0].name.clone();
 
     // The customer opens the join page.

@@ -2,6 +2,7 @@
 //! headless Chromium driven over WebDriver, and native engines as the other peers. One test
 //! binary shares one build.
 
+mod common;
 mod console;
 mod console_files;
 mod join;

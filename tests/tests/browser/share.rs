@@ -4,115 +4,29 @@
 //! transceiver, the native engine decodes pictures of it, then "Stop sharing" stops the activity
 //! and the customer leaves.
 
+use crate::common::*;
 use serde_json::json;
-use std::path::Path;
-use std::time::Duration;
-use tether_engine::service::ServiceUrl;
-use tether_engine::{Engine, EngineConfig, EngineEvent};
+use tether_engine::EngineEvent;
 use tether_protocol::{Activity, Event, LeaveReason, ParticipantId, Role};
 use tether_tests::browser::Browser;
-use tether_tests::{TestService, temp_dir};
-use tokio::sync::mpsc::Receiver;
-
-/// Every wait on the engine or the page is bounded by this.
-const WAIT: Duration = Duration::from_secs(20);
 
 /// The customer's name on the page.
 const CUSTOMER: &str = "Dora Lima";
 
-/// The next engine event `pred` accepts; panics with what came instead after [`WAIT`]. Screen
-/// pictures are counted rather than listed.
-async fn until(
-    events: &mut Receiver<EngineEvent>,
-    what: &str,
-    pred: impl Fn(&EngineEvent) -> bool,
-) -> EngineEvent {
-    let mut seen = Vec::new();
-    let mut pictures = 0usize;
-    let found = tokio::time::timeout(WAIT, async {
-        while let Some(e) = events.recv().await {
-            if pred(&e) {
-                return Some(e);
-            }
-            match e {
-                EngineEvent::Screen { .. } | EngineEvent::Camera { .. } => pictures += 1,
-                other => seen.push(other),
-            }
-        }
-        None
-    })
-    .await;
-    match found {
-        Ok(Some(e)) => e,
-        _ => panic!(
-            "the CSR engine saw no {what} within {WAIT:?}; it saw {pictures} pictures and {seen:#?}"
-        ),
-    }
-}
-
-/// Panic with the page's console (and a screenshot) when a browser step fails.
-async fn check<T>(browser: &Browser, step: &str, result: Result<T, impl std::fmt::Display>) -> T {
-    match result {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = browser
-                .screenshot(&format!("failed-share-{}", step.replace(' ', "-")))
-                .await;
-            let console = browser.console_log().await;
-            panic!("{step}: {e}\nbrowser console:\n{}", console.join("\n"));
-        }
-    }
-}
-
 #[test]
 fn a_browser_customer_shares_a_screen_the_native_engine_decodes() {
     // A larger stack, as in the join test: the engine's and service's futures nest deeply.
-    let thread = std::thread::Builder::new()
-        .name("browser-share".into())
-        .stack_size(16 * 1024 * 1024)
-        .spawn(|| {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_stack_size(8 * 1024 * 1024)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(scenario());
-        })
-        .expect("scenario thread");
-    if let Err(panic) = thread.join() {
-        std::panic::resume_unwind(panic);
-    }
+    crate::common::run("share", scenario);
 }
 
 async fn scenario() {
-    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
-    let svc = TestService::start(temp_dir("browser-share").join("t.db"), |c| {
-        c.web_dir = web.clone();
-    })
-    .await;
-    let url = ServiceUrl::parse(&svc.service.url).expect("service url");
-
-    // The admin starts a session as the controlling CSR and invites a customer by code.
-    let seat = url
-        .start_session(&svc.admin, None, None)
-        .await
-        .expect("start session");
-    let invitation = url
-        .invite(&svc.admin, &seat.session_id, "customer")
-        .await
-        .expect("invite");
-    let code = invitation["code"]
-        .as_str()
-        .expect("a short code")
-        .to_owned();
-    let config = EngineConfig {
-        bind: vec!["127.0.0.1:0".into()],
-        ..Default::default()
-    };
-    let (csr, mut events) = Engine::connect(&url, &seat, config)
-        .await
-        .expect("CSR connects");
+    // The admin starts a session as the controlling CSR, invites a customer and connects.
+    let Invited {
+        svc,
+        code,
+        csr,
+        mut events,
+    } = csr_invites_a_customer("browser-share").await;
     let csr_name = csr.welcome().roster.participants[0].name.clone();
 
     // The customer joins by code.

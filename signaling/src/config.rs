@@ -1,6 +1,6 @@
 //! Service configuration: command-line flags, each also readable from a `TETHER_*` variable.
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -58,6 +58,85 @@ pub struct Config {
     /// Largest session recording a controller may upload, in bytes (default 2 GiB).
     #[arg(long, env = "TETHER_MAX_RECORDING_BYTES", default_value_t = 2 * 1024 * 1024 * 1024)]
     pub max_recording_bytes: u64,
+    /// The customer helper binary offered at `/downloads/tether-helper` (default: the
+    /// `tether-helper` built beside this service's own executable, if there is one).
+    #[arg(long, env = "TETHER_HELPER_BINARY")]
+    pub helper_binary: Option<PathBuf>,
+    /// Mail relay for invitations by e-mail (host name or address). Without it (and
+    /// `--smtp-from`) invitations can't be e-mailed.
+    #[arg(long, env = "TETHER_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+    /// Port of the mail relay (default: 587 for starttls, 465 for tls, 25 for none).
+    #[arg(long, env = "TETHER_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+    /// How the connection to the mail relay is protected.
+    #[arg(long, env = "TETHER_SMTP_SECURITY", value_enum, default_value_t = SmtpSecurity::Starttls)]
+    pub smtp_security: SmtpSecurity,
+    /// Sender of invitation e-mails, e.g. `Support <support@example.com>`.
+    #[arg(long, env = "TETHER_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+    /// User name for the mail relay's sign-in (none: send without signing in).
+    #[arg(long, env = "TETHER_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+    /// Password for the mail relay's sign-in; prefer the environment variable to the flag.
+    #[arg(long, env = "TETHER_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<Secret>,
+}
+
+/// How the service talks to its mail relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS (required; the usual submission port 587).
+    Starttls,
+    /// TLS from the first byte (SMTPS, port 465).
+    Tls,
+    /// No encryption: only for a relay on the same machine or a trusted local network.
+    None,
+}
+
+impl SmtpSecurity {
+    pub fn default_port(self) -> u16 {
+        match self {
+            SmtpSecurity::Starttls => 587,
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::None => 25,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SmtpSecurity::Starttls => "starttls",
+            SmtpSecurity::Tls => "tls",
+            SmtpSecurity::None => "none",
+        }
+    }
+}
+
+/// A configured secret: its `Debug` never shows the value, so it stays out of logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
 }
 
 impl Config {
@@ -68,6 +147,19 @@ impl Config {
         c.listen = ([127, 0, 0, 1], 0).into();
         c.max_recording_bytes = 1024 * 1024;
         c
+    }
+
+    /// The helper binary to offer for download, if there is one: `--helper-binary`, else
+    /// `tether-helper` beside the running executable.
+    pub fn helper_path(&self) -> Option<PathBuf> {
+        let path = match &self.helper_binary {
+            Some(path) => path.clone(),
+            None => std::env::current_exe()
+                .ok()?
+                .parent()?
+                .join("tether-helper"),
+        };
+        path.is_file().then_some(path)
     }
 
     /// The service's data folder: the folder of the database file.

@@ -31,6 +31,8 @@ pub enum ApiError {
         message: String,
         retry_after_secs: u64,
     },
+    /// 502: a server the service depends on (the mail relay) failed or refused.
+    BadGateway { code: &'static str, message: String },
     /// 503: the service can't do this right now.
     Unavailable(String),
     /// 500: logged; the client sees only "internal error".
@@ -52,6 +54,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -70,6 +73,7 @@ impl ApiError {
             Self::Forbidden { code, .. }
             | Self::Conflict { code, .. }
             | Self::Gone { code, .. }
+            | Self::BadGateway { code, .. }
             | Self::Unprocessable { code, .. } => code,
         }
     }
@@ -159,6 +163,7 @@ impl std::fmt::Display for ApiError {
             Self::Forbidden { message, .. }
             | Self::Conflict { message, .. }
             | Self::Gone { message, .. }
+            | Self::BadGateway { message, .. }
             | Self::Unprocessable { message, .. }
             | Self::TooManyRequests { message, .. } => f.write_str(message),
         }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod hub;
+pub mod mail;
 pub mod ratelimit;
 pub mod routes;
 pub mod secrets;
@@ -20,7 +21,7 @@ pub mod ws;
 use crate::config::Config;
 use crate::db::Db;
 use crate::hub::{CLOSE_GOING_AWAY, Hub};
-use crate::routes::{MAX_BODY_BYTES, accounts, ice, invitations, recordings, sessions};
+use crate::routes::{MAX_BODY_BYTES, accounts, downloads, ice, invitations, recordings, sessions};
 use crate::state::{AppState, now_ms};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -51,6 +52,7 @@ pub fn app(state: AppState) -> Router {
             "/admin/settings",
             get(accounts::get_settings).put(accounts::put_settings),
         )
+        .route("/admin/mail", get(accounts::mail_status))
         .route("/sessions", get(sessions::list).post(sessions::start))
         .route("/sessions/{id}", get(sessions::record))
         .route("/sessions/{id}/export", get(sessions::export))
@@ -77,6 +79,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed });
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/downloads/tether-helper", get(downloads::helper))
         .nest("/api/v1", api)
         .fallback_service(ServeDir::new(&state.config.web_dir))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -123,13 +126,17 @@ pub struct Service {
 impl Service {
     /// Open storage, bind, and serve in the background.
     pub async fn start(config: Config) -> anyhow_free::Result<Service> {
+        // Wrong mail settings stop the start before anything is created (a first admin's
+        // one-time password would be lost otherwise).
+        mail::Mailer::from_config(&config, &config.public_url(config.listen))?;
         let db = Db::open(&config.db).await?;
         let admin_password = bootstrap_admin(&db).await?;
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let url = config.public_url(addr);
+        let mailer = mail::Mailer::from_config(&config, &url)?;
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let state = AppState::new(db, config, url.clone(), shutdown_rx.clone());
+        let state = AppState::with_mailer(db, config, url.clone(), shutdown_rx.clone(), mailer);
         resume_sessions(&state).await?;
         let router = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let mut stop = shutdown_rx;

@@ -4,6 +4,7 @@
 use crate::config::Config;
 use crate::db::Db;
 use crate::hub::Hubs;
+use crate::mail::Mailer;
 use crate::ratelimit::Limiter;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -23,6 +24,8 @@ pub struct Inner {
     pub config: Config,
     pub hubs: Hubs,
     pub limiter: Limiter,
+    /// The mail relay for invitations by e-mail, when one is configured.
+    pub mailer: Option<Mailer>,
     /// Base of invitation links.
     pub public_url: String,
     /// Turns true when the service shuts down; connections close with "going away".
@@ -41,11 +44,27 @@ impl Deref for AppState {
 }
 
 impl AppState {
+    /// The state for `config`; mail settings that are wrong are logged and leave mail off
+    /// (`Service::start` refuses to start with them).
     pub fn new(
         db: Db,
         config: Config,
         public_url: String,
         shutdown: watch::Receiver<bool>,
+    ) -> AppState {
+        let mailer = Mailer::from_config(&config, &public_url).unwrap_or_else(|e| {
+            tracing::error!("{e}");
+            None
+        });
+        AppState::with_mailer(db, config, public_url, shutdown, mailer)
+    }
+
+    pub fn with_mailer(
+        db: Db,
+        config: Config,
+        public_url: String,
+        shutdown: watch::Receiver<bool>,
+        mailer: Option<Mailer>,
     ) -> AppState {
         let limiter = Limiter::new(
             config.code_attempts_per_address,
@@ -58,6 +77,7 @@ impl AppState {
             config,
             hubs: Hubs::default(),
             limiter,
+            mailer,
             public_url,
             shutdown,
         }))

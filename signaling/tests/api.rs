@@ -937,6 +937,7 @@ async fn session_types_for_any_csr_without_ice_secrets() {
         "session_types": [{ "name": "General", "requires_tracking_code": false }],
         "file_transfer": "basic",
         "recording_allowed": false,
+        "mail_configured": false,
     });
     assert_eq!(
         app.call("GET", SESSION_TYPES, &bea, None).await,
@@ -958,6 +959,7 @@ async fn session_types_for_any_csr_without_ice_secrets() {
         ],
         "file_transfer": "advanced",
         "recording_allowed": true,
+        "mail_configured": false,
     });
     assert_eq!(
         app.call("GET", SESSION_TYPES, &bea, None).await,
@@ -1114,6 +1116,54 @@ async fn admin_updates_csr_accounts() {
     let (_, list) = app.call("GET", CSRS, &app.admin, None).await;
     assert_eq!(list[1]["display_name"], "Bea B.");
     app.login("bea", "set by the admin").await;
+}
+
+#[tokio::test]
+async fn admins_hand_out_one_time_passwords() {
+    let app = TestApp::new().await;
+    // Created with a one-time password: signs in, but must choose its own first.
+    let cid = json!({
+        "username": "cid", "display_name": "Cid", "password": "one-time 123456", "must_change_password": true,
+    });
+    let (status, body) = app.call("POST", CSRS, &app.admin, Some(cid)).await;
+    assert_eq!(
+        (status, &body["must_change_password"]),
+        (CREATED, &json!(true)),
+        "{body}"
+    );
+    let cid_id = body["id"].as_i64().expect("an id");
+    let cid = app.login("cid", "one-time 123456").await;
+    expect_error(
+        &app.call("POST", SESSIONS, &cid, Some(json!({}))).await,
+        FORBIDDEN,
+        "password_change_required",
+    );
+    let change = json!({ "current": "one-time 123456", "new": PASSWORD });
+    assert_eq!(
+        app.call("POST", MY_PASSWORD, &cid, Some(change)).await.0,
+        OK
+    );
+
+    // A reset to a new one-time password asks for a change again.
+    let reset = json!({ "password": "another one-time 1", "must_change_password": true });
+    let (status, body) = app.patch_csr(&app.admin, cid_id, reset).await;
+    assert_eq!(
+        (status, &body["must_change_password"]),
+        (OK, &json!(true)),
+        "{body}"
+    );
+    let cid = app.login("cid", "another one-time 1").await;
+    expect_error(
+        &app.call("GET", SESSION_TYPES, &cid, None).await,
+        FORBIDDEN,
+        "password_change_required",
+    );
+    // The flag alone, without a password, is refused.
+    let reply = app
+        .patch_csr(&app.admin, cid_id, json!({ "must_change_password": false }))
+        .await;
+    let message = expect_error(&reply, INVALID, "invalid_field");
+    assert!(message.starts_with("must_change_password"), "{message}");
 }
 
 #[tokio::test]
@@ -1642,7 +1692,7 @@ async fn invitations_are_created_listed_and_revoked_by_csrs_in_the_session() {
         (&bea, &path, json!({ "role": "customer", "ttl_secs": 604_801 }), INVALID, "invalid_field"),
         (&bea, &path, json!({ "role": "admin" }), BAD_REQUEST, "bad_request"),
         (&bea, &path, json!({}), BAD_REQUEST, "bad_request"),
-        (&bea, &path, json!({ "role": "csr", "email": "x@example.org" }), BAD_REQUEST, "bad_request"),
+        (&bea, &path, json!({ "role": "csr", "cc": "x@example.org" }), BAD_REQUEST, "bad_request"),
         (&cid, &path, json!({ "role": "customer" }), NOT_FOUND, "not_found"),
         (&app.admin, &path, json!({ "role": "customer" }), FORBIDDEN, "not_in_session"),
         (&nobody, &path, json!({ "role": "customer" }), UNAUTHORIZED, "unauthorized"),
@@ -2626,4 +2676,42 @@ async fn framework_rejections_are_api_errors() {
         let reply = app.call(method, path, &app.admin, None).await;
         expect_error(&reply, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
     }
+}
+
+#[tokio::test]
+async fn the_helper_is_offered_for_download_only_when_the_server_has_it() {
+    const HELPER: &str = "/downloads/tether-helper";
+    // None configured, and none beside the test binary: 404 in words.
+    let app = TestApp::new().await;
+    let reply = app.call("GET", HELPER, NOBODY, None).await;
+    expect_error(&reply, NOT_FOUND, "not_found");
+    assert!(
+        reply.1.to_string().contains("does not offer the helper"),
+        "{}",
+        reply.1
+    );
+
+    // Configured: anyone may download it (a customer has no account), as an attachment.
+    let dir = std::env::temp_dir().join(format!("tether-helper-dl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let binary = dir.join("tether-helper");
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&binary, &bytes).expect("write");
+    let app = TestApp::new_with(|c| c.helper_binary = Some(binary.clone())).await;
+    let (status, headers, body) = app.send_raw(request("GET", HELPER, NOBODY, None)).await;
+    assert_eq!(status, OK);
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    assert_eq!(header(CONTENT_TYPE), Some("application/octet-stream"));
+    assert_eq!(header(CONTENT_LENGTH), Some("300000"));
+    assert_eq!(
+        header(CONTENT_DISPOSITION),
+        Some("attachment; filename=\"tether-helper\"")
+    );
+    assert!(body == bytes, "the download is the configured binary");
+
+    // A configured path that is gone: 404, never a server error.
+    std::fs::remove_file(&binary).expect("remove");
+    let reply = app.call("GET", HELPER, NOBODY, None).await;
+    expect_error(&reply, NOT_FOUND, "not_found");
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -3,6 +3,7 @@
 //! client (raw, so tests can send malformed frames and watch closes).
 
 pub mod browser;
+pub mod smtp;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};

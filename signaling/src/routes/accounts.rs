@@ -4,6 +4,7 @@
 use crate::auth::{AUTH_COOKIE, Admin, ClientAddr, SignedIn};
 use crate::db::{CsrRow, CsrUpdate};
 use crate::error::{ApiError, ApiResult};
+use crate::mail::MailStatus;
 use crate::routes::{Body, PathArg};
 use crate::secrets::{blocking_hash, hash_password, hash_token, new_token, verify_password};
 use crate::settings::OrgSettings;
@@ -179,6 +180,7 @@ pub async fn session_types(State(state): State<AppState>, _me: SignedIn) -> ApiR
         "session_types": s.session_types,
         "file_transfer": s.file_transfer,
         "recording_allowed": s.recording_allowed,
+        "mail_configured": state.mailer.is_some(),
     })))
 }
 
@@ -200,6 +202,9 @@ pub struct NewCsr {
     password: String,
     #[serde(default)]
     is_admin: bool,
+    /// `true`: the password is a one-time password the CSR must replace at first sign-in.
+    #[serde(default)]
+    must_change_password: bool,
 }
 
 /// POST /api/v1/admin/csrs
@@ -219,7 +224,7 @@ pub async fn create_csr(
             &display_name,
             &hash,
             body.is_admin,
-            false,
+            body.must_change_password,
             now_ms(),
         )
         .await?
@@ -239,6 +244,8 @@ pub struct CsrChange {
     password: Option<String>,
     is_admin: Option<bool>,
     disabled: Option<bool>,
+    /// With `password`: whether it is a one-time password to replace at the next sign-in.
+    must_change_password: Option<bool>,
 }
 
 /// PATCH /api/v1/admin/csrs/{id}
@@ -260,6 +267,11 @@ pub async fn update_csr(
         }
         None => None,
     };
+    if body.must_change_password.is_some() && hash.is_none() {
+        return Err(ApiError::invalid(
+            "must_change_password: only together with a new password",
+        ));
+    }
     if id == admin.csr.id && body.disabled == Some(true) {
         return Err(ApiError::conflict(
             "self_disable",
@@ -274,7 +286,7 @@ pub async fn update_csr(
             hash.as_deref(),
             body.is_admin,
             body.disabled,
-            None,
+            body.must_change_password,
         )
         .await?
     {
@@ -293,6 +305,16 @@ pub async fn get_settings(
     _admin: Admin,
 ) -> ApiResult<Json<OrgSettings>> {
     Ok(Json(state.db.settings().await?))
+}
+
+/// GET /api/v1/admin/mail: the mail relay the service was started with (never its password).
+pub async fn mail_status(State(state): State<AppState>, _admin: Admin) -> Json<MailStatus> {
+    Json(
+        state
+            .mailer
+            .as_ref()
+            .map_or_else(MailStatus::unconfigured, |m| m.status().clone()),
+    )
 }
 
 /// PUT /api/v1/admin/settings

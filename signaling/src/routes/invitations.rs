@@ -4,6 +4,7 @@
 use crate::auth::{ClientAddr, MaybeSignedIn, SignedIn};
 use crate::db::InvitationRow;
 use crate::error::{ApiError, ApiResult};
+use crate::mail::{InvitationMail, parse_recipient};
 use crate::ratelimit::Limited;
 use crate::routes::sessions::{csr_in_live_session, readable};
 use crate::routes::{Body, PathArg};
@@ -23,6 +24,9 @@ pub struct NewInvitation {
     /// Lifetime in seconds, 60 to 604800; default from the service configuration.
     #[serde(default)]
     ttl_secs: Option<u64>,
+    /// Also send the link to this address (only when the service has a mail relay).
+    #[serde(default)]
+    email: Option<String>,
 }
 
 /// POST /api/v1/sessions/{id}/invitations (rule 2: a CSR in the session)
@@ -36,6 +40,20 @@ pub async fn create(
     if !(60..=604_800).contains(&ttl) {
         return Err(ApiError::invalid("ttl_secs: expected 60 to 604800 seconds"));
     }
+    let email = match body.email.as_deref() {
+        None => None,
+        Some(text) => {
+            let address = parse_recipient(text)?;
+            let Some(mailer) = &state.mailer else {
+                return Err(ApiError::Unavailable(
+                    "this service has no mail server configured; copy the link or read the code \
+                     instead"
+                        .into(),
+                ));
+            };
+            Some((mailer, address))
+        }
+    };
     let (hub, participant) = csr_in_live_session(&state, &me, &id).await?;
     let now = now_ms();
     let events =
@@ -81,15 +99,39 @@ pub async fn create(
         }
         .to_string()
     });
+    let link = format!("{}/join.html#t={token}", state.public_url);
+    let emailed = match email {
+        None => None,
+        Some((mailer, address)) => {
+            let mail = InvitationMail {
+                inviter: &me.csr.display_name,
+                role: body.role,
+                link: &link,
+                code: short.as_deref(),
+                join_page: &format!("{}/join.html", state.public_url),
+                ttl_secs: ttl,
+            };
+            if let Err(e) = mailer.send_invitation(&address, &mail).await {
+                // Nobody received it: it must not stay usable.
+                state
+                    .db
+                    .revoke_invitation(&hub.id, &invitation_id, now_ms())
+                    .await?;
+                return Err(e);
+            }
+            Some(address.to_string())
+        }
+    };
     Ok((
         StatusCode::CREATED,
         Json(json!({
             "id": invitation_id,
             "role": body.role,
             "token": token,
-            "link": format!("{}/join.html#t={token}", state.public_url),
+            "link": link,
             "code": short,
             "expires_at": expires_at,
+            "emailed_to": emailed,
         })),
     ))
 }

@@ -2,6 +2,7 @@
 //! `ApiError`s naming what is wrong.
 
 pub mod accounts;
+pub mod downloads;
 pub mod ice;
 pub mod invitations;
 pub mod recordings;

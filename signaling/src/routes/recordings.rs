@@ -5,22 +5,23 @@
 use crate::auth::{ParticipantAuth, SignedIn};
 use crate::db::RecordingRow;
 use crate::error::{ApiError, ApiResult};
+use crate::routes::downloads::attachment;
 use crate::routes::sessions::readable;
 use crate::routes::{PathArg, QueryArgs};
 use crate::state::{AppState, now_ms};
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use tether_protocol::RuleViolation;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncWriteExt, BufWriter};
 
 /// The media type of a recording, for uploads and downloads.
 pub const RECORDING_CONTENT_TYPE: &str = "video/x-matroska";
@@ -303,27 +304,6 @@ pub async fn download(
         .await
         .map_err(|e| internal(&format!("read recording {}", row.id), e))?
         .len();
-    // Chunk by chunk until the end or the first read error (which ends the stream).
-    let chunks = futures_util::stream::unfold(Some(file), |file| async move {
-        let mut file = file?;
-        let mut buf = vec![0; IO_BUFFER];
-        match file.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(Bytes::from(buf)), Some(file)))
-            }
-            Err(e) => Some((Err(e), None)),
-        }
-    });
-    let disposition = format!("attachment; filename=\"recording-{}.mkv\"", row.id);
-    Ok((
-        [
-            (CONTENT_TYPE, RECORDING_CONTENT_TYPE.to_owned()),
-            (CONTENT_LENGTH, size.to_string()),
-            (CONTENT_DISPOSITION, disposition),
-        ],
-        Body::from_stream(chunks),
-    )
-        .into_response())
+    let name = format!("recording-{}.mkv", row.id);
+    Ok(attachment(file, size, RECORDING_CONTENT_TYPE, &name))
 }

@@ -7,7 +7,6 @@
 //! accepts a plain number or a `K`/`M`/`G` suffix, powers of 1024).
 
 use bytes::BytesMut;
-use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -280,14 +279,12 @@ async fn open(events: &mut mpsc::Receiver<EngineEvent>) {
 struct Tether {
     /// From `Engine::send_file` until it resolves.
     total: f64,
-    /// From the call until the customer's engine shows the request: the sender's pre-hash
-    /// (SHA-256 of the whole file) and the offer.
+    /// From the call until the customer's engine shows the request: the offer (the sender
+    /// hashes while it sends, and the digest follows the bytes).
     offer: f64,
     /// From the request until `send_file` resolves: approval, bytes, the receiver's hash,
     /// flush and rename, the result back.
     wire: f64,
-    /// The sender's pre-hash alone, timed the same way (`std::io::copy` into SHA-256).
-    prehash: f64,
     /// RSS right before the transfer and its peak during it, KiB.
     memory: Span,
 }
@@ -404,19 +401,6 @@ async fn tether(total: u64) -> Tether {
     // after a user picked it).
     let path = csr_dir.join("big.bin");
     write_file(&path, total);
-    let prehash = {
-        let path = path.clone();
-        let start = Instant::now();
-        tokio::task::spawn_blocking(move || {
-            let mut file = std::fs::File::open(&path).expect("open");
-            let mut hasher = Sha256::new();
-            std::io::copy(&mut file, &mut hasher).expect("hash");
-            hasher.finalize()
-        })
-        .await
-        .expect("hash task");
-        start.elapsed().as_secs_f64()
-    };
     // Keep the CSR's events drained, as a program would.
     let drain = tokio::spawn(async move { while csr_ev.recv().await.is_some() {} });
     let span = Span::start();
@@ -466,7 +450,6 @@ async fn tether(total: u64) -> Tether {
         total: end.duration_since(start).as_secs_f64(),
         offer: requested.duration_since(start).as_secs_f64(),
         wire: end.duration_since(requested).as_secs_f64(),
-        prehash,
         memory: span,
     }
 }
@@ -507,7 +490,7 @@ fn main() {
     let (raw16, raw16_mem) = runtime.block_on(raw(total, CHUNK_16K));
     println!("  raw, 16 KiB messages: {:.0} Mbit/s", mbit(raw16));
     // Then raw and tether in turns, so a slow spell of the machine hits both.
-    let (mut raws, mut totals, mut wires, mut prehash) = (vec![], vec![], vec![], vec![]);
+    let (mut raws, mut totals, mut wires) = (vec![], vec![], vec![]);
     let (mut raw_mem, mut tether_mem) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
         let (r, r_mem) = runtime.block_on(raw(total, CHUNK));
@@ -527,7 +510,6 @@ fn main() {
         raws.push(r);
         totals.push(t.total);
         wires.push(t.wire);
-        prehash.push(t.prehash);
         raw_mem.push(r_mem);
         tether_mem.push(t.memory);
     }
@@ -571,7 +553,7 @@ fn main() {
         &[raw16_mem],
     );
     row(
-        "tether send_file, call to resolve (incl. pre-hash)",
+        "tether send_file, call to resolve (hashing while sending)",
         &totals,
         &tether_mem,
     );
@@ -580,6 +562,4 @@ fn main() {
         &wires,
         &tether_mem,
     );
-    println!();
-    println!("sender pre-hash alone (median): {:.2} s", median(prehash));
 }

@@ -11,6 +11,7 @@
 //! `select!`s over socket input, the handle's commands and the heartbeat timer. Events arrive
 //! on a bounded channel the embedding program reads.
 
+mod blocks;
 pub mod camera;
 mod control;
 pub mod error;

@@ -4,6 +4,7 @@
 mod frames;
 mod media;
 
+use crate::blocks::Piece;
 use crate::error::EngineError;
 use bytes::BytesMut;
 use std::sync::Arc;
@@ -76,8 +77,6 @@ impl FileStream {
     }
 }
 
-/// File bytes are read from disk in blocks of this many chunks.
-const READ_CHUNKS: usize = 56;
 /// Outstanding bytes per data channel before `send` waits (Chromium caps at 16 MiB; a few MiB
 /// keeps the SCTP window full on loopback and memory small).
 const SEND_BUFFER_LIMIT: usize = 4 * 1024 * 1024;
@@ -152,19 +151,6 @@ async fn pump(channel: Arc<dyn DataChannel>, events: mpsc::Sender<PeerEvent>) {
             return;
         }
     }
-}
-
-/// Read until `buf` is full or the file ends; the number of bytes read.
-async fn read_full(file: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    use tokio::io::AsyncReadExt;
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(&mut buf[n..]).await? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 /// A spawned task that ends with its owner.
@@ -381,14 +367,16 @@ impl Peer {
     /// Send a file's bytes from `offset` on, on a new `file-ID` channel, in messages of
     /// `FILE_CHUNK_BYTES`. `send` waits while the channel holds `SEND_BUFFER_LIMIT` bytes, so
     /// memory stays bounded whatever the size. `progress` gets the file offset reached so far.
+    /// With `digest_after`, the file is hashed while it is read and the digest follows the
+    /// bytes as the last message; it is returned too.
     pub async fn send_file(
         &self,
         id: u64,
-        mut file: tokio::fs::File,
+        file: std::fs::File,
         offset: u64,
+        digest_after: bool,
         progress: impl Fn(u64),
-    ) -> Result<u64, EngineError> {
-        use tokio::io::AsyncSeekExt;
+    ) -> Result<Option<[u8; 32]>, EngineError> {
         let init = RTCDataChannelInit {
             ordered: true,
             ..Default::default()
@@ -413,27 +401,33 @@ impl Peer {
                 async move { while dc.poll().await.is_some() {} },
             ))
         };
-        file.seek(std::io::SeekFrom::Start(offset)).await?;
+        let mut pieces = crate::blocks::read_from(file, offset, digest_after);
         let mut at = offset;
-        let mut block = vec![0u8; FILE_CHUNK_BYTES * READ_CHUNKS];
-        loop {
-            let n = read_full(&mut file, &mut block).await?;
-            for chunk in block[..n].chunks(FILE_CHUNK_BYTES) {
+        let mut digest = None;
+        while let Some(piece) = pieces.recv().await {
+            let mut block = match piece? {
+                Piece::Block(block) => block,
+                Piece::Digest(d) => {
+                    // The last message: the receiver checks the bytes against it.
+                    dc.send(BytesMut::from(&d[..]))
+                        .await
+                        .map_err(|_| EngineError::Closed)?;
+                    digest = Some(d);
+                    break;
+                }
+            };
+            let n = block.len();
+            while !block.is_empty() {
+                // Each message shares the block's allocation: no copy on the way out.
+                let chunk = block.split_to(FILE_CHUNK_BYTES.min(block.len()));
                 // Errors only once the channel or its connection is closing.
-                dc.send(BytesMut::from(chunk))
-                    .await
-                    .map_err(|_| EngineError::Closed)?;
+                dc.send(chunk).await.map_err(|_| EngineError::Closed)?;
             }
             at += n as u64;
-            if n > 0 {
-                progress(at);
-            }
-            if n < block.len() {
-                break;
-            }
+            progress(at);
         }
         drop(drain);
-        Ok(at - offset)
+        Ok(digest)
     }
 
     /// Send one encoded screen frame (Annex-B H.264) lasting `duration`.

@@ -6,8 +6,9 @@ use super::super::{EngineEvent, Mesh};
 use super::{Reply, TransferDone, hex, inside, report_progress};
 use crate::error::EngineError;
 use crate::peer::FileStream;
+use bytes::BytesMut;
 use sha2::{Digest, Sha256};
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::path::{Path, PathBuf};
 use tether_protocol::{ParticipantId, PeerMessage, TransferDirection};
 use tokio::sync::{mpsc, oneshot};
@@ -18,6 +19,9 @@ const BLOCK: usize = 256 * 1024;
 /// writeback) does not stop the channel from being read: a stalled reader lets the SCTP window
 /// close, and webrtc-rs then waits for the sender's zero-window probe before going on.
 const DISK_QUEUE: usize = 32;
+/// A block also goes once it holds this many messages (one `writev`, and a bound on memory
+/// when a peer sends tiny messages).
+const BLOCK_MESSAGES: usize = 1024;
 
 /// What a sender announced.
 pub(in super::super) struct Offer {
@@ -32,6 +36,8 @@ pub(in super::super) struct Sink {
     hasher: Sha256,
     /// Bytes written: the offset the transfer resumes from.
     received: u64,
+    /// The digest that followed the bytes, when the offer had none.
+    digest: Option<BytesMut>,
 }
 
 pub(in super::super) struct Incoming {
@@ -72,7 +78,8 @@ pub(in super::super) enum Note {
     Sent {
         to: ParticipantId,
         id: u64,
-        result: Result<(), EngineError>,
+        /// The digest sent after the bytes, when the offer had none.
+        result: Result<Option<[u8; 32]>, EngineError>,
     },
 }
 
@@ -100,6 +107,7 @@ async fn write(
     mut stream: FileStream,
     sink: Sink,
     size: u64,
+    digest_follows: bool,
     id: u64,
     events: mpsc::Sender<EngineEvent>,
     mut stop: oneshot::Receiver<()>,
@@ -108,11 +116,15 @@ async fn write(
         file,
         hasher,
         mut received,
+        mut digest,
     } = sink;
-    let (disk, blocks) = mpsc::channel::<Vec<u8>>(DISK_QUEUE);
+    let (disk, blocks) = mpsc::channel::<Block>(DISK_QUEUE);
     let writer = tokio::task::spawn_blocking(move || to_disk(file, hasher, blocks));
-    let mut block = Vec::with_capacity(BLOCK);
+    let mut block = Block::default();
     let mut end = loop {
+        if received == size && (!digest_follows || digest.is_some()) {
+            break End::Complete;
+        }
         let bytes = tokio::select! {
             bytes = stream.next() => bytes,
             _ = &mut stop => break End::Stopped,
@@ -120,15 +132,23 @@ async fn write(
         let Some(bytes) = bytes else {
             break End::Broken;
         };
+        if received == size {
+            // Only the digest may follow the bytes.
+            if bytes.len() != tether_protocol::FILE_DIGEST_BYTES {
+                break End::TooMuch;
+            }
+            digest = Some(bytes);
+            continue;
+        }
         let before = received;
         let now = before + bytes.len() as u64;
         if now > size {
             break End::TooMuch;
         }
-        block.extend_from_slice(&bytes);
+        block.push(bytes);
         received = now;
-        if block.len() >= BLOCK || now == size {
-            let full = std::mem::replace(&mut block, Vec::with_capacity(BLOCK));
+        if block.bytes >= BLOCK || block.messages.len() >= BLOCK_MESSAGES || now == size {
+            let full = std::mem::take(&mut block);
             if disk.send(full).await.is_err() {
                 break End::Write("the disk writer stopped".into());
             }
@@ -141,13 +161,10 @@ async fn write(
                 total,
             });
         }
-        if now == size {
-            break End::Complete;
-        }
     };
     // Bytes received but not yet handed over are written too: the confirmed offset is what is
     // on disk, and every byte counted in `received` is.
-    if !block.is_empty() {
+    if block.bytes > 0 {
         let _ = disk.send(block).await;
     }
     drop(disk);
@@ -168,19 +185,37 @@ async fn write(
         file,
         hasher,
         received,
+        digest,
     };
     (Some(sink), end)
 }
 
-/// Hash and write each block in turn, flushing at the end; stops at the first write error.
+/// Received messages on their way to the disk, kept as they came (no copy into one buffer).
+#[derive(Default)]
+struct Block {
+    messages: Vec<BytesMut>,
+    bytes: usize,
+}
+
+impl Block {
+    fn push(&mut self, message: BytesMut) {
+        self.bytes += message.len();
+        self.messages.push(message);
+    }
+}
+
+/// Hash and write each block in turn (one vectored write per block), flushing at the end;
+/// stops at the first write error.
 fn to_disk(
     mut file: std::fs::File,
     mut hasher: Sha256,
-    mut blocks: mpsc::Receiver<Vec<u8>>,
+    mut blocks: mpsc::Receiver<Block>,
 ) -> (std::fs::File, Sha256, std::io::Result<()>) {
     while let Some(block) = blocks.blocking_recv() {
-        hasher.update(&block);
-        if let Err(e) = file.write_all(&block) {
+        for message in &block.messages {
+            hasher.update(message);
+        }
+        if let Err(e) = write_all_vectored(&mut file, &block.messages) {
             return (file, hasher, Err(e));
         }
     }
@@ -235,6 +270,7 @@ impl Mesh {
                 file,
                 hasher: Sha256::new(),
                 received: 0,
+                digest: None,
             }),
             stop: None,
         };
@@ -260,9 +296,9 @@ impl Mesh {
             .and_then(|inc| {
                 let sink = inc.sink.take()?;
                 inc.stop = Some(stop_tx);
-                Some((sink, inc.offer.size))
+                Some((sink, inc.offer.size, inc.offer.sha256.is_empty()))
             });
-        let Some((sink, size)) = taken else {
+        let Some((sink, size, digest_follows)) = taken else {
             stream.close().await;
             self.emit(EngineEvent::PeerError {
                 peer: from,
@@ -272,7 +308,7 @@ impl Mesh {
         };
         let (events, notes) = (self.events.clone(), self.notes_tx.clone());
         tokio::spawn(async move {
-            let (sink, end) = write(stream, sink, size, id, events, stop).await;
+            let (sink, end) = write(stream, sink, size, digest_follows, id, events, stop).await;
             let _ = notes
                 .send(Note::Received {
                     from,
@@ -371,7 +407,11 @@ impl Mesh {
         };
         let got = hex(&sink.hasher.finalize());
         drop(sink.file);
-        let mut ok = got == inc.offer.sha256;
+        let expected = match &sink.digest {
+            Some(digest) => hex(digest),
+            None => inc.offer.sha256.clone(),
+        };
+        let mut ok = got == expected;
         if ok
             && (std::fs::symlink_metadata(&inc.dest).is_ok()
                 || tokio::fs::rename(&inc.part, &inc.dest).await.is_err())
@@ -470,4 +510,20 @@ impl Mesh {
             keep
         });
     }
+}
+
+/// Write every message, in order, in as few `writev` calls as the kernel allows.
+fn write_all_vectored(file: &mut std::fs::File, messages: &[BytesMut]) -> std::io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = messages.iter().map(|m| IoSlice::new(m)).collect();
+    let mut rest = &mut slices[..];
+    // Linux takes at most 1024 slices per call; `write_vectored` then writes a prefix.
+    while !rest.is_empty() {
+        match file.write_vectored(rest) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

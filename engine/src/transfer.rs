@@ -54,7 +54,10 @@ pub(super) struct Outgoing {
     path: PathBuf,
     name: String,
     size: u64,
+    /// Known from the offer, or once the sending task has hashed the whole file.
     sha256: String,
+    /// The offer had no `sha256`: the digest follows the bytes on the file channel.
+    digest_after: bool,
     reply: Option<Reply>,
     /// The task sending the bytes, once accepted (replaced when the receiver resumes).
     task: Option<AbortOnDrop>,
@@ -113,6 +116,19 @@ async fn digest(path: PathBuf) -> Result<(u64, String), EngineError> {
     .await
     .map_err(|e| EngineError::Io(e.to_string()))?
     .map_err(EngineError::from)
+}
+
+/// What an offer of a file announces before its bytes: the size, and the SHA-256 only for an
+/// empty file (otherwise the digest is computed while sending and follows the bytes, so the
+/// file is read once).
+async fn announce(path: PathBuf) -> Result<(u64, String), EngineError> {
+    let size = tokio::fs::metadata(&path).await?.len();
+    let sha256 = if size == 0 {
+        hex(&Sha256::digest([]))
+    } else {
+        String::new()
+    };
+    Ok((size, sha256))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -213,7 +229,12 @@ impl Mesh {
                     id: *id,
                     name: out.name.clone(),
                     size: out.size,
-                    sha256: out.sha256.clone(),
+                    // The same offer as the first time.
+                    sha256: if out.digest_after {
+                        String::new()
+                    } else {
+                        out.sha256.clone()
+                    },
                 });
             }
         }
@@ -232,7 +253,7 @@ impl Mesh {
             let _ = reply.send(Err(EngineError::Invalid(format!("file name: {e}"))));
             return;
         }
-        let (size, sha256) = match digest(path.clone()).await {
+        let (size, sha256) = match announce(path.clone()).await {
             Ok(d) => d,
             Err(e) => {
                 let _ = reply.send(Err(e));
@@ -256,6 +277,7 @@ impl Mesh {
                         path,
                         name,
                         size,
+                        digest_after: sha256.is_empty(),
                         sha256,
                         reply: Some(reply),
                         task: None,
@@ -486,6 +508,7 @@ impl Mesh {
                             name: file.name.clone(),
                             size: file.size,
                             sha256: file.sha256.clone(),
+                            digest_after: false,
                             reply: None,
                             task: None,
                         };
@@ -545,7 +568,7 @@ impl Mesh {
                 self.receive(from, id, offer, false, None).await;
             }
             Waiting::Send { name, path } => {
-                let (size, sha256) = digest(path.clone()).await?;
+                let (size, sha256) = announce(path.clone()).await?;
                 self.transfers.outgoing.insert(
                     (from, id),
                     Outgoing {
@@ -553,6 +576,7 @@ impl Mesh {
                         path,
                         name: name.clone(),
                         size,
+                        digest_after: sha256.is_empty(),
                         sha256: sha256.clone(),
                         reply: None,
                         task: None,
@@ -610,7 +634,7 @@ impl Mesh {
         let Some(out) = self.transfers.outgoing.get_mut(&(from, id)) else {
             return;
         };
-        let (path, total) = (out.path.clone(), out.size);
+        let (path, total, digest_after) = (out.path.clone(), out.size, out.digest_after);
         let (events, notes) = (self.events.clone(), self.notes_tx.clone());
         if offset > 0 {
             let _ = events.try_send(EngineEvent::TransferResumed { id, offset, total });
@@ -624,8 +648,11 @@ impl Mesh {
                     let _ = events.try_send(EngineEvent::TransferProgress { id, bytes, total });
                 }
             };
-            let result = match tokio::fs::File::open(&path).await {
-                Ok(file) => peer.send_file(id, file, offset, progress).await.map(|_| ()),
+            let result = match std::fs::File::open(&path) {
+                Ok(file) => {
+                    peer.send_file(id, file, offset, digest_after, progress)
+                        .await
+                }
                 Err(e) => Err(EngineError::from(e)),
             };
             let _ = notes
@@ -644,10 +671,15 @@ impl Mesh {
         &mut self,
         to: ParticipantId,
         id: u64,
-        result: Result<(), EngineError>,
+        result: Result<Option<[u8; 32]>, EngineError>,
     ) {
         match result {
-            Ok(()) | Err(EngineError::Closed) => {}
+            Ok(Some(digest)) => {
+                if let Some(out) = self.transfers.outgoing.get_mut(&(to, id)) {
+                    out.sha256 = hex(&digest);
+                }
+            }
+            Ok(None) | Err(EngineError::Closed) => {}
             Err(e) => {
                 let reason = format!("sending file {id}: {e}");
                 self.emit(EngineEvent::PeerError {

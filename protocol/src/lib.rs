@@ -59,9 +59,9 @@ pub use limits::{
     MAX_MESSAGE_BYTES, MAX_NAME_CHARS, MAX_NOTES_BYTES, MAX_TRACKING_CODE_CHARS, check_text,
 };
 pub use peer::{
-    CONTROL_CHANNEL, DiskInfo, DisplayInfo, FILE_CHUNK_BYTES, InterfaceInfo, MAX_CHAT_CHARS,
-    MAX_PEER_MESSAGE_BYTES, PeerDecodeError, PeerMessage, PublishedFile, SystemInfo,
-    chat_recipients, check_file_name, file_channel, file_channel_id, offers_to,
+    CONTROL_CHANNEL, DiskInfo, DisplayInfo, FILE_CHUNK_BYTES, FILE_DIGEST_BYTES, InterfaceInfo,
+    MAX_CHAT_CHARS, MAX_PEER_MESSAGE_BYTES, PeerDecodeError, PeerMessage, PublishedFile,
+    SystemInfo, chat_recipients, check_file_name, file_channel, file_channel_id, offers_to,
 };
 pub use session::{
     Consent, MAX_RECORDED_CHAT_LINES, Participant, ParticipantKind, Roster, RosterEntry,

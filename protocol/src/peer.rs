@@ -16,6 +16,8 @@ pub const MAX_PEER_MESSAGE_BYTES: usize = 16 * 1024;
 /// It fits one SCTP DATA chunk of webrtc-rs (1191-byte packets: 1160 bytes of payload), which
 /// moves 3–5 times faster there than messages that must be fragmented (BENCHMARKS.md).
 pub const FILE_CHUNK_BYTES: usize = 1152;
+/// The size of the digest message that ends a file channel when the offer had no `sha256`.
+pub const FILE_DIGEST_BYTES: usize = 32;
 /// One chat message, in characters.
 pub const MAX_CHAT_CHARS: usize = 4000;
 
@@ -42,6 +44,9 @@ pub enum PeerMessage {
     Refused { id: u64, reason: String },
     /// The sender proposes a file; the bytes follow on the data channel `file-ID` once the
     /// receiver answers `file_accept` (a CSR sending, or a customer answering a fetch).
+    /// `sha256` is the file's digest in hex, or empty when the sender hashes while it sends:
+    /// then the 32-byte digest ([`FILE_DIGEST_BYTES`]) follows the file's bytes as one last
+    /// binary message on the same channel (never for an empty file, whose digest is known).
     FileOffer {
         id: u64,
         name: String,
@@ -205,12 +210,22 @@ impl PeerMessage {
                 check_text("reason", reason, 1000, false)
                     .map_err(|e| PeerDecodeError::Malformed(e.to_string()))?;
             }
-            PeerMessage::FileOffer { name, sha256, .. } => {
+            PeerMessage::FileOffer {
+                name, size, sha256, ..
+            } => {
                 check_file_name(name)
                     .map_err(|e| PeerDecodeError::Malformed(format!("name: {e}")))?;
-                if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                if sha256.is_empty() && *size == 0 {
                     return Err(PeerDecodeError::Malformed(
-                        "sha256: expected 64 hex digits".into(),
+                        "sha256: required for an empty file".into(),
+                    ));
+                }
+                if !sha256.is_empty()
+                    && (sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()))
+                {
+                    return Err(PeerDecodeError::Malformed(
+                        "sha256: expected 64 hex digits, or empty when the digest follows the bytes"
+                            .into(),
                     ));
                 }
             }
@@ -317,6 +332,30 @@ mod tests {
             );
         }
         assert!(offers_to(P(1), P(2)) && !offers_to(P(2), P(1)));
+    }
+
+    #[test]
+    fn an_offer_may_leave_its_digest_for_the_end_unless_the_file_is_empty() {
+        let offer = |size: u64, sha256: &str| {
+            let json = format!(
+                r#"{{"type":"file_offer","id":7,"name":"a.txt","size":{size},"sha256":"{sha256}"}}"#
+            );
+            PeerMessage::decode(json.as_bytes(), P(2))
+        };
+        let hex = "ab".repeat(32);
+        assert!(offer(5, &hex).is_ok());
+        assert!(offer(5, "").is_ok());
+        assert!(offer(0, &hex).is_ok());
+        for (size, sha256, says) in [
+            (0, "", "required for an empty file"),
+            (5, "abc", "expected 64 hex digits"),
+            (5, &"zz".repeat(32), "expected 64 hex digits"),
+        ] {
+            match offer(size, sha256) {
+                Err(PeerDecodeError::Malformed(e)) => assert!(e.contains(says), "{e}"),
+                other => panic!("{size} {sha256}: {other:?}"),
+            }
+        }
     }
 
     #[test]

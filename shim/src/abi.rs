@@ -108,6 +108,41 @@ exports!(
     startable_activities,
 );
 
+/// The raw (JSON-free) exports of incremental SHA-256, see [`crate::hashing`].
+pub const HASH_CALLS: &[&str] = &["sha256_begin", "sha256_update", "sha256_finish"];
+
+/// Open an incremental SHA-256; its handle, or 0 when too many are open.
+#[unsafe(no_mangle)]
+pub extern "C" fn sha256_begin() -> u32 {
+    crate::hashing::begin()
+}
+
+/// Feed the `len` bytes at `ptr` (memory the caller `alloc`ed) to hash `handle`: 1, or 0 when
+/// no such hash is open.
+///
+/// # Safety
+///
+/// Unless `ptr` is null or `len` is 0, `ptr` must point to `len` initialized bytes that stay
+/// unchanged for the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sha256_update(handle: u32, ptr: *const u8, len: usize) -> u32 {
+    let bytes: &[u8] = if ptr.is_null() || len == 0 {
+        &[]
+    } else {
+        // SAFETY: by this function's contract `ptr` points to `len` readable, initialized bytes
+        // that nothing changes while the call runs.
+        unsafe { std::slice::from_raw_parts(ptr, len) }
+    };
+    u32::from(crate::hashing::update(handle, bytes))
+}
+
+/// Close hash `handle`: a length-prefixed JSON answer as every call's, `{"ok": "hex digest"}`
+/// or an error (free it with `dealloc`).
+#[unsafe(no_mangle)]
+pub extern "C" fn sha256_finish(handle: u32) -> *mut u8 {
+    result(crate::hashing::finish_answer(handle))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,5 +246,30 @@ mod tests {
         unsafe { dealloc(empty, 0) };
         // SAFETY: a null pointer is ignored.
         unsafe { dealloc(std::ptr::null_mut(), 10) };
+    }
+
+    #[test]
+    fn sha256_exports_hash_through_memory() {
+        let handle = sha256_begin();
+        assert_ne!(handle, 0);
+        for piece in [&b"a"[..], b"", b"bc"] {
+            let ptr = alloc(piece.len());
+            // SAFETY: `alloc` returned `piece.len()` writable bytes, distinct from `piece`.
+            unsafe { std::ptr::copy_nonoverlapping(piece.as_ptr(), ptr, piece.len()) };
+            // SAFETY: `ptr` holds `piece.len()` initialized bytes nothing else touches.
+            assert_eq!(unsafe { sha256_update(handle, ptr, piece.len()) }, 1);
+            // SAFETY: `ptr` and its length are what `alloc` returned and was given.
+            unsafe { dealloc(ptr, piece.len()) };
+        }
+        // SAFETY: a null pointer is empty input.
+        assert_eq!(unsafe { sha256_update(handle, std::ptr::null(), 3) }, 1);
+        assert_eq!(
+            read_answer(sha256_finish(handle)),
+            r#"{"ok":"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}"#
+        );
+        // SAFETY: a null pointer is empty input.
+        assert_eq!(unsafe { sha256_update(handle, std::ptr::null(), 0) }, 0);
+        assert!(read_answer(sha256_finish(handle)).contains("bad_input"));
+        assert_eq!(HASH_CALLS.len(), 3);
     }
 }

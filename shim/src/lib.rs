@@ -14,6 +14,9 @@
 //!   `{"error": "a sentence", "code": "a_snake_case_code", …}`. The caller frees the result with
 //!   `dealloc(ptr, 4 + length)`.
 //! - The module imports nothing from its host.
+//! - Incremental SHA-256 for file transfers, without JSON: `sha256_begin() -> handle`,
+//!   `sha256_update(handle, ptr, len) -> 1 | 0`, `sha256_finish(handle) -> result` (a result as
+//!   above, `{"ok": "hex digest"}`); see [`hashing`].
 //!
 //! # Design
 //!
@@ -29,6 +32,7 @@
 
 pub mod abi;
 pub mod calls;
+pub mod hashing;
 pub mod rules;
 
 #[cfg(test)]

@@ -108,6 +108,43 @@ export function wrap(exports) {
      * Which activities `known.me` may start now: a list of { activity, allowed, error?, code? }.
      */
     startableActivities: json("startable_activities"),
+    /**
+     * An incremental SHA-256 (no JSON): `const h = protocol.sha256(); h.update(bytes); ...;
+     * const hex = h.finish();` (`bytes`: a Uint8Array or ArrayBuffer). Throws a ProtocolError
+     * when too many hashes are open or the hash was finished already.
+     */
+    sha256: () => sha256(exports),
+  };
+}
+
+/** One incremental SHA-256 over the module's `sha256_begin/update/finish` exports. */
+function sha256(exports) {
+  const { memory, alloc, dealloc } = exports;
+  const handle = exports["sha256_begin"]();
+  if (handle === 0) throw new ProtocolError({ error: "too many SHA-256 hashes are open", code: "too_large" });
+  let open = true;
+  return {
+    update(bytes) {
+      const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+      const ptr = alloc(view.length);
+      try {
+        new Uint8Array(memory.buffer, ptr, view.length).set(view);
+        if (!open || exports["sha256_update"](handle, ptr, view.length) !== 1) {
+          throw new ProtocolError({ error: "this SHA-256 hash is finished already", code: "bad_input" });
+        }
+      } finally {
+        dealloc(ptr, view.length);
+      }
+    },
+    /** The lower-case hex digest of every byte given; the hash is closed. */
+    finish() {
+      open = false;
+      const out = exports["sha256_finish"](handle);
+      const length = new DataView(memory.buffer).getUint32(out, true);
+      const json = decoder.decode(new Uint8Array(memory.buffer, out + 4, length));
+      dealloc(out, 4 + length);
+      return unwrap(JSON.parse(json));
+    },
   };
 }
 
@@ -126,3 +163,6 @@ export const CALLS = [
   "check_command",
   "startable_activities",
 ];
+
+/** The module's raw exports `sha256()` calls, for tests. */
+export const HASH_CALLS = ["sha256_begin", "sha256_update", "sha256_finish"];

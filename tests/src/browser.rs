@@ -99,6 +99,13 @@ pub fn screenshot_dir() -> PathBuf {
 impl Browser {
     /// Start chromedriver and a fresh headless Chromium.
     pub async fn start() -> Result<Browser> {
+        Browser::start_with(&[]).await
+    }
+
+    /// Start chromedriver and a fresh headless Chromium with `extra_args` after the usual
+    /// flags (e.g. `--use-file-for-fake-audio-capture=FILE` for a fake microphone that plays a
+    /// WAV file).
+    pub async fn start_with(extra_args: &[String]) -> Result<Browser> {
         let chromedriver = executable("TETHER_CHROMEDRIVER", &["chromedriver"])?;
         let chromium = executable(
             "TETHER_CHROMIUM",
@@ -127,6 +134,7 @@ impl Browser {
         };
         browser.wait_ready().await?;
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).collect();
+        args.extend(extra_args.iter().cloned());
         args.push(format!("--user-data-dir={}", browser.profile.display()));
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
@@ -309,6 +317,26 @@ impl Browser {
         let path = dir.join(format!("{name}.png"));
         std::fs::write(&path, png).map_err(|e| err(format!("{}: {e}", path.display())))?;
         Ok(path)
+    }
+
+    /// Save every download of this browser into `dir` without asking (the DevTools command
+    /// `Browser.setDownloadBehavior`, through chromedriver's `goog/cdp/execute`; the older
+    /// `Page.setDownloadBehavior` where the first is not available).
+    pub async fn download_to(&self, dir: &Path) -> Result<()> {
+        let path = dir.to_string_lossy();
+        let params = json!({"behavior": "allow", "downloadPath": path});
+        let body = json!({"cmd": "Browser.setDownloadBehavior", "params": params});
+        if self
+            .session_call("POST", "/goog/cdp/execute", Some(body))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let body = json!({"cmd": "Page.setDownloadBehavior", "params": params});
+        self.session_call("POST", "/goog/cdp/execute", Some(body))
+            .await
+            .map(drop)
     }
 }
 

@@ -82,6 +82,21 @@ export class Mesh {
     try { await t.sender.replaceTrack(this.screenTrack); } catch { /* closed meanwhile */ }
   }
 
+  /** Send `track` (or nothing) on the voice or camera slot of every connection (mesh.js). */
+  setOutgoing(slot, track) {
+    this.mesh.setOutgoing(slot, track);
+  }
+
+  /** The track participant `id` sends on `slot` ("voice", "camera"), or null. */
+  remoteTrack(id, slot) {
+    return this.mesh.remoteTrack(id, slot);
+  }
+
+  /** The ids whose control channel is open. */
+  openPeers() {
+    return this.mesh.openPeers();
+  }
+
   closeAll() {
     this.mesh.close();
   }

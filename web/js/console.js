@@ -10,6 +10,9 @@ import { $, h, showError, time, dateTime } from "./console-dom.js";
 import { Mesh } from "./console-mesh.js";
 import { renderSystemInfo } from "./console-sysinfo.js";
 import { FilePanel } from "./console-files.js";
+import { InviteEmail } from "./console-invite-email.js";
+import { VoicePanel } from "./console-voice.js";
+import { RecorderPanel, historyRecordings } from "./console-recorder.js";
 
 const VIEWS = ["loading", "view-signin", "view-password", "view-home", "view-session", "view-ended"];
 const STORE = "tether.console.session";
@@ -53,6 +56,7 @@ function show(view) {
   for (const v of VIEWS) $(v).hidden = v !== view;
   $("who").hidden = !me || view === "view-signin";
   if (me) $("who-name").textContent = me.display_name;
+  $("admin-link").hidden = !(me && me.is_admin);
 }
 
 function banner(message) {
@@ -252,10 +256,11 @@ async function loadHistory() {
       h("td", {}, s.tracking_code || "—"),
       h("td", {}, s.live ? h("span", { class: "pill ok" }, "live") : s.ended_at ? `ended ${time(s.ended_at)}` : "ended"),
       h("td", {}, String(s.participants)),
-      h("td", {}, h("a", { href: `/api/v1/sessions/${encodeURIComponent(s.id)}/export`, download: "" }, "Record"))));
+      h("td", {}, h("a", { href: `/api/v1/sessions/${encodeURIComponent(s.id)}/export`, download: "" }, "Record")),
+      h("td", {}, historyRecordings(s.id))));
     box.replaceChildren(h("table", {},
       h("caption", { class: "sr-only" }, "My sessions, newest first"),
-      h("thead", {}, h("tr", {}, ["Started", "Type", "Tracking code", "State", "People", ""].map((t) => h("th", { scope: "col" }, t)))),
+      h("thead", {}, h("tr", {}, ["Started", "Type", "Tracking code", "State", "People", "", "Recordings"].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, rows)));
   } catch (e) {
     if (!onUnauthorized(e)) box.replaceChildren(h("p", { class: "form-error" }, errorText(e)));
@@ -305,6 +310,7 @@ function enterSession(saved) {
   $("invitations").replaceChildren();
   $("sysinfo").hidden = true;
   $("pending").replaceChildren();
+  recorder.enter(saved.session.id);
   show("view-session");
   $("session-title").focus?.();
   if (!policy) api("GET", "/session-types").then((r) => { policy = { file_transfer: r.file_transfer, recording_allowed: r.recording_allowed }; render(); }).catch(() => {});
@@ -313,11 +319,13 @@ function enterSession(saved) {
 
 function teardownSession() {
   if (!session) return;
+  recorder.teardown();
   session.live = false;
   clearInterval(session.heartbeat);
   if (session.ws) { try { session.ws.close(1000); } catch { /* closed */ } }
   if (session.mesh) session.mesh.closeAll();
   if (session.sharing) session.sharing.getTracks().forEach((t) => t.stop());
+  voice.teardown();
   session = null;
 }
 
@@ -394,7 +402,7 @@ async function startMesh() {
     signal: (to, data) => { const err = send({ type: "signal", to, data }); if (err) console.warn("signal", err); },
     onMessage: onPeerMessage,
     onPeerError: (from, error) => chatNotice(`Message from ${nameOf(from)} refused: ${sentence(error)}`),
-    onChange: () => { renderPeople(); renderScreen(); },
+    onChange: (id) => { renderPeople(); renderScreen(); voice.render(); files.peerChanged(id); },
   });
   if (s.roster) s.mesh.update(s.roster);
   for (const [from, data] of s.earlySignals || []) s.mesh.handleSignal(from, data);
@@ -427,6 +435,7 @@ function onServer(m) {
       if (m.request === "hello") { s.refusal = sentence(m.message); break; }
       if (m.request === "signal") break; // the mesh retries when the roster changes
       if (s.pending && (m.request === "request_consent" || m.request === "start_activity")) clearPending();
+      voice.refused(m);
       banner(sentence(m.message));
       break;
     case "ended":
@@ -459,6 +468,7 @@ $("ended-home").addEventListener("click", () => { banner(""); goHome(); });
 
 function onEvent(ev) {
   const s = session;
+  recorder.onEvent(ev);
   switch (ev.type) {
     case "control_transferred":
       if (!s.relinquished.includes(ev.from)) s.relinquished.push(ev.from);
@@ -540,6 +550,8 @@ function render() {
   renderScreen();
   $("sysinfo-btn").disabled = !primary();
   files.render();
+  voice.render();
+  recorder.render();
 }
 
 function primary() {
@@ -599,10 +611,13 @@ function toggleInvite(open = $("invite-panel").hidden) {
 $("invite-customer").addEventListener("click", () => invite("customer"));
 $("invite-csr").addEventListener("click", () => invite("csr"));
 
-async function invite(role) {
+new InviteEmail({ invite });
+
+/** Create an invitation for `role` (sent to `email` when given); true when it worked. */
+async function invite(role, email) {
   showError("invite-error", "");
   try {
-    const r = await api("POST", `/sessions/${encodeURIComponent(session.id)}/invitations`, { role });
+    const r = await api("POST", `/sessions/${encodeURIComponent(session.id)}/invitations`, email ? { role, email } : { role });
     const linkId = `link-${r.id}`;
     const copy = h("button", { type: "button", class: "small primary", onclick: async (e) => {
       const btn = e.currentTarget;
@@ -619,11 +634,14 @@ async function invite(role) {
         h("output", { class: "code", "aria-label": `Code ${r.code.split("").join(" ")}` }, r.code)) : null,
       h("label", { for: linkId, class: "small" }, "Link"),
       h("div", { class: "row" }, h("input", { id: linkId, readonly: true, value: r.link, onfocus: (e) => e.target.select() }), copy),
-      role === "csr" ? h("p", { class: "muted small" }, "The other representative must be signed in to use it.") : null);
+      role === "csr" ? h("p", { class: "muted small" }, "The other representative must be signed in to use it.") : null,
+      r.emailed_to ? h("p", { class: "emailed small" }, `✉ Sent by e-mail to ${r.emailed_to}`) : null);
     $("invitations").prepend(card);
     copy.focus();
+    return true;
   } catch (e) {
     if (!onUnauthorized(e)) showError("invite-error", errorText(e));
+    return false;
   }
 }
 
@@ -729,7 +747,10 @@ function progressPending() {
     else startActivity(p.activity);
   } else if (st === "denied" || st === "revoked") {
     session.pending = null;
-    banner(`${nameOf(p.customer)} did not allow you to ${CAPABILITY_NAMES[p.capability] || p.capability}.`);
+    const helper = p.capability === "remote_control"
+      ? " A customer on the web page needs the tether helper for control: invite them again, and they run the helper with that code."
+      : "";
+    banner(`${nameOf(p.customer)} did not allow you to ${CAPABILITY_NAMES[p.capability] || p.capability}.${helper}`);
   } else if (!session.roster.participants.some((x) => x.id === p.customer)) {
     session.pending = null;
     banner(`${nameOf(p.customer)} left before answering.`);
@@ -838,7 +859,7 @@ $("screen").addEventListener("keyup", (e) => { if (!$("screen").classList.contai
 // ---------------------------------------------------------------- file transfer (advanced)
 
 const files = new FilePanel({
-  protocol: { checkFileName: (name) => protocol.checkFileName(name) },
+  protocol: { checkFileName: (name) => protocol.checkFileName(name), sha256: () => protocol.sha256() },
   session: () => session,
   policy: () => policy,
   primary: () => (session ? primary() : null),
@@ -846,7 +867,33 @@ const files = new FilePanel({
   startable,
   askConsent,
   startActivity,
+  stopActivity,
+  sendToService: send,
   sentence,
+});
+
+// ---------------------------------------------------------------- recording
+
+const recorder = new RecorderPanel({
+  session: () => session,
+  startable,
+  primary: () => (session ? primary() : null),
+  askConsent,
+  startActivity,
+  stopActivity,
+  nameOf,
+  sentence,
+});
+
+// ---------------------------------------------------------------- voice and video
+
+const voice = new VoicePanel({
+  session: () => session,
+  nameOf,
+  precheck,
+  startActivity,
+  stopActivity,
+  banner,
 });
 
 // ---------------------------------------------------------------- system information
@@ -878,6 +925,7 @@ function requestSystemInfo() {
 
 function onPeerMessage(from, msg) {
   if (files.onPeerMessage(from, msg)) return;
+  if (voice.onPeerMessage(from, msg)) return;
   switch (msg.type) {
     case "chat":
       session.transcript.push({ from, to: msg.to || [], text: msg.text, sent_at: msg.sent_at });
@@ -975,12 +1023,12 @@ async function saveNotes() {
   }
 }
 
-$("leave-btn").addEventListener("click", () => {
+$("leave-btn").addEventListener("click", async () => {
   const why = precheck({ type: "leave" });
   if (why) { banner(why); return; }
   const alone = myRole() === "controller";
   if (!confirm(alone ? "You are the only support representative: leaving ends the session for everyone. Leave?" : "Leave this session?")) return;
-  if (alone) recordChat();
+  if (alone) { await recorder.finish(); if (!session) return; recordChat(); }
   const err = send({ type: "leave" });
   if (err) banner(err);
   else { session.live = false; sessionGone("You left the session."); }
@@ -993,11 +1041,13 @@ $("end-btn").addEventListener("click", () => {
   $("end-notes").focus();
 });
 $("end-cancel").addEventListener("click", () => $("end-dialog").close());
-$("end-form").addEventListener("submit", (e) => {
+$("end-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const cmd = { type: "end", notes: $("end-notes").value };
   const why = precheck(cmd);
   if (why) { showError("end-error", why); return; }
+  await recorder.finish(); // the recording is uploaded while the session is live
+  if (!session) return;
   recordChat();
   const err = send(cmd);
   if (err) { showError("end-error", err); return; }

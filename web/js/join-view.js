@@ -1,6 +1,7 @@
 // Rendering for the customer join page (join.html): the roster, consent prompts and granted
 // consents, chat lines and the status line. Pure DOM building with textContent (never
 // innerHTML), so names and chat text from others can't inject markup.
+import { controlPrompt } from "./join-helper.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -75,6 +76,7 @@ export function renderConsents(roster, me, askers, { answer, revoke }) {
   $("consent-prompts").replaceChildren(
     ...pending.map((c) => {
       const who = askers.get(c.capability) ?? "Your support representative";
+      if (c.capability === "remote_control") return controlPrompt(who, () => answer(c.capability, false));
       const what = CAPABILITY_TEXT[c.capability] ?? c.capability;
       const allow = el("button", { type: "button", className: "primary" }, "Allow");
       const deny = el("button", { type: "button" }, "Deny");

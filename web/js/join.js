@@ -1,13 +1,16 @@
 // The customer join page's logic (join.html): join by link token or nine-digit code over REST,
 // connect the WebSocket with the participant token, follow the roster, open the WebRTC mesh
 // (mesh.js), chat, answer and revoke consents, share the screen (`customer_share`: the browser's
-// picker is the customer's consent) and leave. Every message to the service or a peer is
-// checked and encoded, and every message received is decoded, by the protocol module
-// (protocol.js, the protocol crate compiled to WebAssembly), which also pre-checks commands.
+// picker is the customer's consent) and leave (file transfer: join-files.js). Every message to
+// the service or a peer is checked and encoded, and every message received is decoded, by the
+// protocol module (protocol.js, the protocol crate compiled to WebAssembly), which also
+// pre-checks commands.
 
 import { loadProtocol } from "./protocol.js";
 import { Mesh } from "./mesh.js";
 import * as view from "./join-view.js";
+import { JoinMedia } from "./join-media.js";
+import { JoinFiles } from "./join-files.js";
 
 const $ = (id) => document.getElementById(id);
 const STORE = "tether.join"; // sessionStorage: the participant token, for reloads of this tab
@@ -163,6 +166,8 @@ function closed(socket, e) {
 function finish(text) {
   state.finished = true;
   endShareLocally();
+  files.closeAll();
+  media.close();
   clearInterval(state.heartbeat);
   state.mesh?.close();
   sessionStorage.removeItem(STORE);
@@ -197,6 +202,7 @@ function receive(message) {
       if (message.request === "start_activity" && state.share && !state.share.running) {
         endShareLocally(); // the service refused the sharing: the screen goes nowhere
       }
+      media.refused(message);
       if (message.request === "hello") {
         state.finished = true;
         sessionStorage.removeItem(STORE);
@@ -216,9 +222,12 @@ function applyRoster(roster) {
   if (state.finished) return;
   state.roster = roster;
   view.renderRoster(roster, state.me);
+  document.getElementById("recording").hidden = !roster.recording; // everyone sees the recording indicator
   view.renderConsents(roster, state.me, state.askers, { answer: answerConsent, revoke: revokeConsent });
   state.mesh?.update(roster.participants);
   syncShare();
+  media.render();
+  files.render();
   const others = roster.participants.filter((p) => p.id !== state.me).length;
   view.setStatus(others === 0 ? "Connected; waiting for your support representative" : "Connected");
 }
@@ -267,14 +276,17 @@ function newMesh() {
     onOpen: (peer) => {
       console.info(`control channel to ${peer} open`);
       attachScreen(peer); // a connection made while sharing gets the screen too
+      media.render();
     },
     onClose: (peer) => console.info(`control channel to ${peer} closed`),
     onMessage: peerMessage,
     onError: (peer, text) => console.warn(`peer ${peer}: ${text}`),
+    onTrack: () => media.render(),
   });
 }
 
 function peerMessage(peer, message) {
+  if (files.onPeerMessage(peer, message)) return; // file transfer: join-files.js
   const isCsr = ["controller", "csr"].includes(roleOf(peer));
   switch (message.type) {
     case "chat":
@@ -290,17 +302,8 @@ function peerMessage(peer, message) {
         state.mesh.send(peer, { type: "refused", id: message.id, reason });
       }
       break;
-    case "file_offer":
-    case "file_fetch":
-      state.mesh.send(peer, {
-        type: "refused",
-        id: message.id,
-        reason: "file transfer needs the tether helper; the browser page can't do it",
-      });
-      view.addNote(`${nameOf(peer)} tried to transfer a file; that needs the tether helper program.`);
-      break;
     case "audio_invite":
-      view.addNote(`${nameOf(peer)} invited you to a voice call; voice is not available on this page yet.`);
+      media.invited(peer);
       break;
     default: // input events and the rest: a browser page can't act on them
   }
@@ -485,6 +488,8 @@ function sendChat(event) {
 function leave() {
   if (!sendToService({ type: "leave" })) return;
   endShareLocally();
+  files.closeAll();
+  media.close();
   state.finished = true;
   state.mesh?.close();
   sessionStorage.removeItem(STORE);
@@ -493,6 +498,20 @@ function leave() {
 }
 
 // ---- start ----
+
+const files = new JoinFiles({
+  state: () => state,
+  nameOf,
+  showError: view.showError,
+  addNote: view.addNote,
+});
+
+const media = new JoinMedia({
+  state: () => state,
+  send: sendToService,
+  nameOf,
+  showError: view.showError,
+});
 
 async function main() {
   $("join-form").addEventListener("submit", submitJoin);

@@ -18,6 +18,8 @@
 //     onError: (peer, text) => ...,  // a refused message or a failed connection, in words
 //     onTrack: (peer, slot, track) => ...,  // slot: "screen" | "voice" | "camera"
 //   });
+//   mesh.setOutgoing("voice", track);   // send `track` (or null: nothing) on every connection
+//   mesh.remoteTrack(peer, "camera");   // what `peer` sends on a slot (a track, or null)
 //   mesh.update(roster.participants);   // after every roster
 //   mesh.signal(from, data);            // every relayed `signal`
 //   mesh.send(peer, { type: "chat", ... });  // true when it went out
@@ -29,6 +31,30 @@ export const SLOTS = [
   { name: "voice", kind: "audio" },
   { name: "camera", kind: "video" },
 ];
+
+/** The index of the slot named `name` among the transceivers. */
+export function slotIndex(name) {
+  return SLOTS.findIndex((s) => s.name === name);
+}
+
+/** The camera's track id as the description names it (protocol 9.3: it ends in `camera-track`). */
+export const CAMERA_TRACK_ID = "tether-camera-track";
+
+/**
+ * The description as sent to the other side: the camera section's track id (its `a=msid` and
+ * `a=ssrc … msid:` lines) renamed to CAMERA_TRACK_ID, so a native peer tells the camera from
+ * the screen. A browser can't choose a transceiver's track id; the local description keeps
+ * its own, and only the copy sent is renamed.
+ */
+export function nameCameraTrack(sdp) {
+  const sections = sdp.split(/(?=^m=)/m);
+  const camera = slotIndex("camera") + 1; // sections[0] is the session part
+  if (sections.length <= camera || !sections[camera].startsWith("m=video")) return sdp;
+  sections[camera] = sections[camera]
+    .replace(/^(a=msid:\S+) \S+$/gm, `$1 ${CAMERA_TRACK_ID}`)
+    .replace(/^(a=ssrc:\d+ msid:\S+) \S+$/gm, `$1 ${CAMERA_TRACK_ID}`);
+  return sections.join("");
+}
 
 /** The control channel's label. */
 export const CONTROL_CHANNEL = "tether";
@@ -99,10 +125,11 @@ class Peer {
       const t = this.pc.addTransceiver(slot.kind, { direction: "sendrecv" });
       if (slot.kind === "video") preferH264(t);
     }
+    this.applyOutgoing();
     this.attach(this.pc.createDataChannel(CONTROL_CHANNEL, { ordered: true }));
     const offer = await this.pc.createOffer();
     await this.pc.setLocalDescription(offer);
-    this.mesh.sendSignal(this.id, { kind: "offer", sdp: this.pc.localDescription.sdp });
+    this.mesh.sendSignal(this.id, { kind: "offer", sdp: nameCameraTrack(this.pc.localDescription.sdp) });
   }
 
   /** Answerer: the offer's transceivers become sendrecv, then answer. */
@@ -112,9 +139,10 @@ class Peer {
       t.direction = "sendrecv";
       if (t.receiver.track?.kind === "video") preferH264(t);
     }
+    this.applyOutgoing();
     const answer = await this.pc.createAnswer();
     await this.pc.setLocalDescription(answer);
-    this.mesh.sendSignal(this.id, { kind: "answer", sdp: this.pc.localDescription.sdp });
+    this.mesh.sendSignal(this.id, { kind: "answer", sdp: nameCameraTrack(this.pc.localDescription.sdp) });
     await this.flush();
   }
 
@@ -133,6 +161,20 @@ class Peer {
   async flush() {
     const held = this.pending.splice(0);
     for (const init of held) await this.pc.addIceCandidate(init);
+  }
+
+  /** Put the mesh's outgoing tracks (voice, camera) on this connection's senders. */
+  applyOutgoing() {
+    for (const [slot, track] of this.mesh.outgoing) this.sendOn(slot, track);
+  }
+
+  /** Send `track` (or nothing) on the transceiver of `slot`; no renegotiation (replaceTrack). */
+  sendOn(slot, track) {
+    const sender = this.pc.getTransceivers()[slotIndex(slot)]?.sender;
+    if (!sender || sender.track === track || this.closed) return;
+    sender.replaceTrack(track).catch((e) => {
+      if (!this.closed) this.mesh.events.onError?.(this.id, `${slot} to participant ${this.id}: ${e.message || e}`);
+    });
   }
 
   attach(channel) {
@@ -183,6 +225,7 @@ export class Mesh {
     this.events = events;
     this.peers = new Map();
     this.connected = new Set(); // ids the last roster showed present and connected
+    this.outgoing = new Map(); // slot name → the track sent on it to everyone (voice, camera)
   }
 
   sendSignal(to, data) {
@@ -282,6 +325,22 @@ export class Mesh {
   /** The RTCPeerConnection to `peer`, for media (transceivers in SLOTS order). */
   connection(peer) {
     return this.peers.get(peer)?.pc ?? null;
+  }
+
+  /**
+   * Send `track` on the transceiver of `slot` ("voice" or "camera") of every connection, now
+   * and on every connection made later; null sends nothing there.
+   */
+  setOutgoing(slot, track) {
+    if (track) this.outgoing.set(slot, track);
+    else this.outgoing.delete(slot);
+    for (const peer of this.peers.values()) peer.sendOn(slot, track ?? null);
+  }
+
+  /** The track `peer` sends on `slot` (its transceiver's receiver), or null. */
+  remoteTrack(peer, slot) {
+    const pc = this.peers.get(peer)?.pc;
+    return pc?.getTransceivers()[slotIndex(slot)]?.receiver.track ?? null;
   }
 
   /** Close every connection. */

@@ -131,8 +131,10 @@ pub struct Invited {
 
 pub async fn csr_invites_a_customer(tag: &str) -> Invited {
     let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
+    let helper = helper_binary();
     let svc = TestService::start(temp_dir(tag).join("t.db"), |c| {
         c.web_dir = web.clone();
+        c.helper_binary = Some(helper);
     })
     .await;
     let url = ServiceUrl::parse(&svc.service.url).expect("service url");

@@ -1,6 +1,7 @@
 //! The customer join page in a real browser: a CSR engine invites by code; the browser customer
 //! joins with the code and a name, opens the WebRTC mesh to the engine, chats both ways, is
-//! asked for consent (denies, then allows and revokes) and leaves.
+//! asked for consent (denies, then allows and revokes), is pointed to the helper when asked for
+//! control, and leaves.
 
 use crate::common::*;
 use serde_json::json;
@@ -227,6 +228,57 @@ async fn scenario() {
     browser.click(&revoke).await.expect("click revoke");
     until(&mut events, "consent revoked", |e| {
         matches!(e, EngineEvent::Session(Event::ConsentRevoked { customer, capability: Capability::SystemInfo }) if *customer == carla)
+    })
+    .await;
+
+    // Control: a web page can't be controlled, so the page explains the helper, offers this
+    // server's download, and can only decline.
+    csr.command(Command::RequestConsent {
+        customer: carla,
+        capability: Capability::RemoteControl,
+    })
+    .await
+    .expect("ask for control");
+    let link = check(
+        &browser,
+        "helper download offered",
+        browser
+            .wait_visible("[data-consent=remote_control] [data-helper-download]", WAIT)
+            .await,
+    )
+    .await;
+    assert!(
+        browser
+            .text(&link)
+            .await
+            .expect("link text")
+            .contains("Download the helper"),
+    );
+    let size = browser
+        .execute(
+            "const a = document.querySelector('[data-helper-download]');
+             return fetch(a.href).then((r) => r.blob()).then((b) => b.size);",
+            json!([]),
+        )
+        .await
+        .expect("download the helper");
+    let expected = std::fs::metadata(helper_binary()).expect("helper").len();
+    assert_eq!(size.as_u64(), Some(expected), "the download is the helper");
+    shows(&browser, "[data-consent=remote_control]", "tether-helper").await;
+    browser
+        .execute(
+            "document.getElementById('consents').scrollIntoView();",
+            json!([]),
+        )
+        .await
+        .expect("scroll to the prompt");
+    browser
+        .screenshot("join-control-needs-helper")
+        .await
+        .expect("screenshot");
+    click(&browser, "[data-consent=remote_control] [data-answer=deny]").await;
+    until(&mut events, "control declined", |e| {
+        matches!(e, EngineEvent::Session(Event::ConsentAnswered { customer, capability: Capability::RemoteControl, granted: false }) if *customer == carla)
     })
     .await;
 

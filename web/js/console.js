@@ -1,8 +1,9 @@
 // The CSR console's main module: sign-in and password change, starting a session, the live
-// session (WebSocket, participants, invitations, chat, remote control, system information,
-// notes, ending) and the history of my sessions. Every message to and from the service and the
-// peers goes through the protocol module (web/js/protocol.js, the protocol crate in wasm), and
-// every rule pre-check asks it (checkCommand, startableActivities).
+// session (WebSocket, participants, invitations, the remote-control menu, system information,
+// notes, ending) and the history of my sessions; chat, input capture, files, voice and the
+// recorder live in their own console-*.js modules. Every message to and from the service and
+// the peers goes through the protocol module (web/js/protocol.js, the protocol crate in wasm),
+// and every rule pre-check asks it (checkCommand, startableActivities).
 
 import { loadProtocol } from "./protocol.js";
 import { api, ApiError, sentence } from "./console-api.js";
@@ -13,37 +14,12 @@ import { FilePanel } from "./console-files.js";
 import { InviteEmail } from "./console-invite-email.js";
 import { VoicePanel } from "./console-voice.js";
 import { RecorderPanel, historyRecordings } from "./console-recorder.js";
+import { ROLE_NAMES, CAPABILITY_NAMES, RC_OPTIONS, ACTIVITY_NAMES } from "./console-words.js";
+import { chatPanel } from "./console-chat.js";
+import { captureInput } from "./console-input.js";
 
 const VIEWS = ["loading", "view-signin", "view-password", "view-home", "view-session", "view-ended"];
 const STORE = "tether.console.session";
-
-const ROLE_NAMES = {
-  controller: "Controller",
-  csr: "CSR",
-  primary_customer: "Primary customer",
-  customer: "Customer",
-};
-const CAPABILITY_NAMES = {
-  remote_view: "view the screen",
-  remote_control: "control the computer",
-  file_transfer: "transfer files",
-  system_info: "share system information",
-  recording: "record the session",
-};
-// The seed's remote-control menu, in its order.
-const RC_OPTIONS = [
-  ["view_desktop", "View desktop", "See the primary customer's whole screen."],
-  ["control_desktop", "Control desktop", "Use the customer's mouse and keyboard."],
-  ["view_application", "View application", "See one window the customer chooses."],
-  ["control_application", "Control application", "Control one window the customer chooses."],
-  ["share_desktop", "Share my desktop", "Show your screen to the customers."],
-  ["share_application", "Share my application", "Show one of your windows to the customers."],
-];
-const ACTIVITY_NAMES = Object.fromEntries(RC_OPTIONS.map(([a, l]) => [a, l]));
-Object.assign(ACTIVITY_NAMES, {
-  customer_share: "Customer shares the screen", video: "Video", recording: "Recording",
-  file_transfer_basic: "File transfer (basic)", file_transfer_advanced: "File transfer (advanced)",
-});
 
 let protocol = null;
 let me = null; // the CSR account
@@ -401,7 +377,7 @@ async function startMesh() {
     protocol, me: s.you, iceServers,
     signal: (to, data) => { const err = send({ type: "signal", to, data }); if (err) console.warn("signal", err); },
     onMessage: onPeerMessage,
-    onPeerError: (from, error) => chatNotice(`Message from ${nameOf(from)} refused: ${sentence(error)}`),
+    onPeerError: (from, error) => chat.notice(`Message from ${nameOf(from)} refused: ${sentence(error)}`),
     onChange: (id) => { renderPeople(); renderScreen(); voice.render(); files.peerChanged(id); },
   });
   if (s.roster) s.mesh.update(s.roster);
@@ -473,31 +449,31 @@ function onEvent(ev) {
     case "control_transferred":
       if (!s.relinquished.includes(ev.from)) s.relinquished.push(ev.from);
       s.relinquished = s.relinquished.filter((id) => id !== ev.to);
-      chatNotice(`${nameOf(ev.from)} handed control to ${nameOf(ev.to)}.`);
+      chat.notice(`${nameOf(ev.from)} handed control to ${nameOf(ev.to)}.`);
       break;
     case "participant_joined":
       s.names.set(ev.participant, ev.name);
-      chatNotice(`${ev.name} joined as ${ROLE_NAMES[ev.role] || ev.role}.`);
+      chat.notice(`${ev.name} joined as ${ROLE_NAMES[ev.role] || ev.role}.`);
       break;
     case "participant_left": {
       const entry = s.roster && s.roster.participants.find((p) => p.id === ev.participant);
       if (entry) s.departed.set(entry.id, entry);
       s.relinquished = s.relinquished.filter((id) => id !== ev.participant);
-      chatNotice(`${nameOf(ev.participant)} ${ev.reason === "timed_out" ? "was disconnected too long and left" : "left"}.`);
+      chat.notice(`${nameOf(ev.participant)} ${ev.reason === "timed_out" ? "was disconnected too long and left" : "left"}.`);
       break;
     }
     case "primary_changed":
-      if (ev.primary) chatNotice(`${nameOf(ev.primary)} is now the primary customer.`);
+      if (ev.primary) chat.notice(`${nameOf(ev.primary)} is now the primary customer.`);
       break;
     case "consent_answered":
-      chatNotice(`${nameOf(ev.customer)} ${ev.granted ? "allowed" : "declined"}: ${CAPABILITY_NAMES[ev.capability] || ev.capability}.`);
+      chat.notice(`${nameOf(ev.customer)} ${ev.granted ? "allowed" : "declined"}: ${CAPABILITY_NAMES[ev.capability] || ev.capability}.`);
       break;
     case "consent_revoked":
-      chatNotice(`${nameOf(ev.customer)} withdrew consent: ${CAPABILITY_NAMES[ev.capability] || ev.capability}.`);
+      chat.notice(`${nameOf(ev.customer)} withdrew consent: ${CAPABILITY_NAMES[ev.capability] || ev.capability}.`);
       break;
     case "activity_stopped":
       if (ev.actor === s.you && (ev.activity === "share_desktop" || ev.activity === "share_application")) stopSharing();
-      if (ev.reason !== "stopped" && ev.reason !== "session_ended") chatNotice(`${ACTIVITY_NAMES[ev.activity] || ev.activity} stopped (${ev.reason.replaceAll("_", " ")}).`);
+      if (ev.reason !== "stopped" && ev.reason !== "session_ended") chat.notice(`${ACTIVITY_NAMES[ev.activity] || ev.activity} stopped (${ev.reason.replaceAll("_", " ")}).`);
       break;
     case "notes_saved":
       if (ev.by !== s.you) {
@@ -544,7 +520,7 @@ function render() {
   const isController = role === "controller";
   $("end-btn").hidden = !isController;
   renderPeople();
-  renderChatRecipients();
+  chat.renderRecipients();
   renderRcMenu();
   renderActivities();
   renderScreen();
@@ -834,27 +810,7 @@ function renderScreen() {
 }
 
 // Remote input: while I control, pointer and keyboard on the video go to the primary customer.
-function sendInput(event) {
-  if (!session || !session.mesh || !session.roster) return;
-  const target = session.roster.primary;
-  const controlling = session.roster.activities.some((a) => a.actor === session.you && (a.activity === "control_desktop" || a.activity === "control_application"));
-  if (!target || !controlling) return;
-  const v = protocol.validateInput(event);
-  if (v.error) return;
-  session.mesh.send(target, { type: "input", event: v.ok });
-}
-function pos(e) {
-  const r = $("screen").getBoundingClientRect();
-  const clamp = (x) => Math.min(1, Math.max(0, x));
-  return { x: clamp((e.clientX - r.left) / r.width), y: clamp((e.clientY - r.top) / r.height) };
-}
-const BUTTONS = ["left", "middle", "right", "back", "forward"];
-$("screen").addEventListener("pointermove", (e) => sendInput({ type: "pointer_move", ...pos(e) }));
-$("screen").addEventListener("pointerdown", (e) => { $("screen").focus({ preventScroll: true }); sendInput({ type: "button_down", button: BUTTONS[e.button] || "left", ...pos(e) }); });
-$("screen").addEventListener("pointerup", (e) => sendInput({ type: "button_up", button: BUTTONS[e.button] || "left", ...pos(e) }));
-$("screen").addEventListener("contextmenu", (e) => { if ($("screen").classList.contains("controlling")) e.preventDefault(); });
-$("screen").addEventListener("keydown", (e) => { if (!$("screen").classList.contains("controlling") || e.repeat) return; e.preventDefault(); sendInput({ type: "key_down", code: e.code }); });
-$("screen").addEventListener("keyup", (e) => { if (!$("screen").classList.contains("controlling")) return; e.preventDefault(); sendInput({ type: "key_up", code: e.code }); });
+captureInput($("screen"), { session: () => session, validate: (event) => protocol.validateInput(event) });
 
 // ---------------------------------------------------------------- file transfer (advanced)
 
@@ -929,12 +885,12 @@ function onPeerMessage(from, msg) {
   switch (msg.type) {
     case "chat":
       session.transcript.push({ from, to: msg.to || [], text: msg.text, sent_at: msg.sent_at });
-      chatLine(from, msg.to || [], msg.text, msg.sent_at);
+      chat.line(from, msg.to || [], msg.text, msg.sent_at);
       break;
     case "system_info":
     case "refused":
       if (session.sysinfoAsked.get(msg.id) !== from) {
-        chatNotice(`${nameOf(from)} sent an answer to a request that was not made.`);
+        chat.notice(`${nameOf(from)} sent an answer to a request that was not made.`);
         return;
       }
       session.sysinfoAsked.delete(msg.id);
@@ -948,60 +904,7 @@ function onPeerMessage(from, msg) {
   }
 }
 
-function chatLine(from, to, text, at, failed) {
-  const mine = from === session.you;
-  const toText = to.length ? `to ${to.map(nameOf).join(", ")}` : "to everyone";
-  const li = h("li", { class: `msg ${mine ? "mine" : ""}` },
-    h("div", { class: "meta" }, h("strong", {}, mine ? "You" : nameOf(from)), ` ${toText} · ${time(at)}`, to.length ? h("span", { class: "private" }, " private") : null),
-    h("div", { class: "text" }, text),
-    failed ? h("div", { class: "form-error small" }, failed) : null);
-  const log = $("chat-log");
-  log.append(li);
-  log.scrollTop = log.scrollHeight;
-}
-
-function chatNotice(text) {
-  const log = $("chat-log");
-  log.append(h("li", { class: "notice" }, `${time(Date.now())} · ${text}`));
-  log.scrollTop = log.scrollHeight;
-}
-
-function renderChatRecipients() {
-  const box = $("chat-recipients");
-  const checked = new Set([...box.querySelectorAll("input:checked")].map((i) => Number(i.value)));
-  const others = session.roster.participants.filter((p) => p.id !== session.you);
-  box.replaceChildren(...(others.length ? others.map((p) => h("label", { class: "inline chip" },
-    h("input", { type: "checkbox", value: p.id, checked: checked.has(p.id), onchange: () => { document.querySelector("input[name=chat-to][value=some]").checked = true; } }),
-    ` ${p.name}`)) : [h("span", { class: "muted small" }, "nobody else yet")]));
-}
-
-$("chat-text").addEventListener("keydown", (e) => {
-  if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); $("chat-form").requestSubmit(); }
-});
-$("chat-form").addEventListener("submit", (e) => {
-  e.preventDefault();
-  showError("chat-error", "");
-  if (!session || !session.roster) return;
-  const checked = protocol.checkChatText($("chat-text").value);
-  if (checked.error) { showError("chat-error", $("chat-text").value.trim() ? sentence(checked.error) : "Type a message first."); return; }
-  const some = document.querySelector("input[name=chat-to]:checked").value === "some";
-  const to = some ? [...$("chat-recipients").querySelectorAll("input:checked")].map((i) => Number(i.value)) : [];
-  if (some && !to.length) { showError("chat-error", "Choose at least one recipient, or send to everyone."); return; }
-  const present = session.roster.participants.map((p) => p.id);
-  const r = protocol.chatRecipients(present, session.you, to);
-  if (r.error) { showError("chat-error", sentence(r.error)); return; }
-  if (!r.ok.length) { showError("chat-error", "Nobody else is in the session yet."); return; }
-  const msg = { type: "chat", id: ++session.chatSeq, text: checked.ok, to, sent_at: Date.now() };
-  const failed = [];
-  for (const id of r.ok) {
-    const err = session.mesh ? session.mesh.send(id, msg) : "no direct connection yet";
-    if (err) failed.push(nameOf(id));
-  }
-  const delivered = failed.length < r.ok.length;
-  if (delivered) session.transcript.push({ from: session.you, to, text: msg.text, sent_at: msg.sent_at });
-  chatLine(session.you, to, msg.text, msg.sent_at, failed.length ? `Not delivered to ${failed.join(", ")} (no direct connection yet).` : null);
-  $("chat-text").value = "";
-});
+const chat = chatPanel({ session: () => session, protocol: () => protocol, nameOf });
 
 // ---------------------------------------------------------------- notes, leave, end
 

@@ -8,8 +8,9 @@ use std::process::Stdio;
 use std::time::Duration;
 use tether_engine::service::ServiceUrl;
 use tether_engine::{Engine, EngineConfig, EngineEvent};
+use tether_signaling::Service;
 use tether_tests::browser::Browser;
-use tether_tests::{TestService, temp_dir};
+use tether_tests::{ADMIN_PASSWORD, TestService, http, temp_dir};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc::{self, Receiver};
@@ -257,4 +258,41 @@ pub fn helper_binary() -> PathBuf {
     }
     assert!(binary.is_file(), "no helper at {}", binary.display());
     binary
+}
+
+/// A service on `db` serving this repository's `web/`, its admin's password changed to
+/// `ADMIN_PASSWORD`, with the organization's `settings` saved: the service and the admin's
+/// token.
+pub async fn web_service(db: PathBuf, settings: serde_json::Value) -> (Service, String) {
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
+    let TestService { service, admin, .. } = TestService::start(db, |c| c.web_dir = web).await;
+    let path = "/api/v1/admin/settings";
+    let (status, body) = http(service.addr, "PUT", path, Some(&admin), Some(settings)).await;
+    assert_eq!(status, 200, "settings: {body}");
+    (service, admin)
+}
+
+/// A new browser window of `size` with the console at `url` signed in as the admin, a session
+/// started with the defaults and a customer invited by code: the browser and the code.
+pub async fn console_invites_by_code(url: &str, (width, height): (u32, u32)) -> (Browser, String) {
+    let browser = Browser::start().await.expect("console browser starts");
+    check(&browser, "resize", browser.resize(width, height).await).await;
+    let console = format!("{url}/");
+    check(&browser, "open console", browser.goto(&console).await).await;
+    type_into(&browser, "#signin-user", "admin").await;
+    type_into(&browser, "#signin-pass", ADMIN_PASSWORD).await;
+    click(&browser, "#signin-form button[type=submit]").await;
+    click(&browser, "#quick-start").await;
+    shows(&browser, "#ws-state", "Connected").await;
+    click(&browser, "#invite-btn").await;
+    click(&browser, "#invite-customer").await;
+    let code = check(
+        &browser,
+        "invitation code",
+        browser.wait_visible(".invitation output.code", WAIT).await,
+    )
+    .await;
+    let code = check(&browser, "code text", browser.text(&code).await).await;
+    click(&browser, "#invite-close").await;
+    (browser, code)
 }

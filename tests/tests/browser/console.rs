@@ -387,6 +387,21 @@ async fn scenario(screen: Screen, helper_bin: PathBuf) {
         .expect("screenshot");
     assert!(shot.is_file(), "no screenshot at {}", shot.display());
 
+    // A narrow window: one column, nothing wider than the window.
+    check(&browser, "narrow", browser.resize(480, 900).await).await;
+    let overflow = "return document.documentElement.scrollWidth - window.innerWidth;";
+    let overflow = check(&browser, "overflow", browser.execute(overflow, json!([])).await).await;
+    assert!(
+        overflow.as_f64().is_some_and(|px| px <= 0.0),
+        "the console is wider than a narrow window by {overflow} px"
+    );
+    check(&browser, "scroll", browser.execute(scroll, json!([])).await).await;
+    browser
+        .screenshot("console-narrow")
+        .await
+        .expect("screenshot");
+    check(&browser, "wide", browser.resize(1280, 1100).await).await;
+
     phase("Notes, saved;");
     // Notes, saved; then the end dialog ends the session for everyone.
     type_into(&browser, "#notes-text", "Carl's display shows four colours").await;

@@ -7,15 +7,10 @@
 
 use crate::common::*;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use tether_signaling::Service;
-use tether_signaling::config::Config;
-use tether_tests::browser::Browser;
-use tether_tests::{http, login_with, temp_dir};
+use tether_tests::temp_dir;
 
-/// The admin's password, changed through the API before the browser signs in.
-const PASSWORD: &str = "console files test password 7";
 /// The name and size of the file sent.
 const FILE_NAME: &str = "known-bytes.bin";
 const FILE_SIZE: usize = 200 * 1024 + 77;
@@ -57,64 +52,13 @@ async fn scenario(helper_bin: PathBuf) {
 
     // A service serving web/; the admin's password changed and advanced transfer allowed
     // through the API, before the console loads its settings.
-    let mut config = Config::for_tests(dir.join("t.db"));
-    config.web_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
-    let service = Service::start(config).await.expect("service starts");
-    let once = service.admin_password.clone().expect("a one-time password");
-    let token = login_with(service.addr, "admin", &once).await;
-    let change = json!({ "current": once, "new": PASSWORD });
-    let (status, body) = http(
-        service.addr,
-        "POST",
-        "/api/v1/me/password",
-        Some(&token),
-        Some(change),
-    )
-    .await;
-    assert!(
-        (200..300).contains(&status),
-        "password change: {status} {body}"
-    );
-    let token = login_with(service.addr, "admin", PASSWORD).await;
     let settings = json!({
         "file_transfer": "advanced",
         "recording_allowed": false,
         "session_types": [{ "name": "General", "requires_tracking_code": false }],
     });
-    let (status, body) = http(
-        service.addr,
-        "PUT",
-        "/api/v1/admin/settings",
-        Some(&token),
-        Some(settings),
-    )
-    .await;
-    assert_eq!(status, 200, "settings: {body}");
-
-    // Sign in, start a session, invite a customer by code.
-    let browser = Browser::start().await.expect("browser starts");
-    check(&browser, "resize", browser.resize(1280, 1100).await).await;
-    check(
-        &browser,
-        "open console",
-        browser.goto(&format!("{}/", service.url)).await,
-    )
-    .await;
-    type_into(&browser, "#signin-user", "admin").await;
-    type_into(&browser, "#signin-pass", PASSWORD).await;
-    click(&browser, "#signin-form button[type=submit]").await;
-    click(&browser, "#quick-start").await;
-    shows(&browser, "#ws-state", "Connected").await;
-    click(&browser, "#invite-btn").await;
-    click(&browser, "#invite-customer").await;
-    let code = check(
-        &browser,
-        "invitation code",
-        browser.wait_visible(".invitation output.code", WAIT).await,
-    )
-    .await;
-    let code = check(&browser, "code text", browser.text(&code).await).await;
-    click(&browser, "#invite-close").await;
+    let (service, _admin) = web_service(dir.join("t.db"), settings).await;
+    let (browser, code) = console_invites_by_code(&service.url, (1280, 1100)).await;
 
     // The helper joins with its folder; the console connects to it directly.
     let mut cleo = Helper::start(

@@ -12,12 +12,8 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tether_signaling::Service;
-use tether_signaling::config::Config;
 use tether_tests::browser::Browser;
-use tether_tests::{http, login_with, temp_dir};
-
-/// The admin's password, changed through the API before the browser signs in.
-const PASSWORD: &str = "join files test password 7";
+use tether_tests::{ADMIN_PASSWORD, http, login_with, temp_dir};
 
 /// `size` bytes that are not all alike (seeded), so a misplaced chunk shows.
 fn known_bytes(size: usize, seed: u32) -> Vec<u8> {
@@ -35,47 +31,13 @@ fn known_bytes(size: usize, seed: u32) -> Vec<u8> {
 /// A service serving `web/` with advanced file transfer allowed, and the console signed in
 /// with a session started and a customer invited: the browser and the invitation's code.
 async fn console_with_invitation(dir: &Path) -> (Service, Browser, String) {
-    let mut config = Config::for_tests(dir.join("t.db"));
-    config.web_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
-    let service = Service::start(config).await.expect("service starts");
-    let once = service.admin_password.clone().expect("a one-time password");
-    let token = login_with(service.addr, "admin", &once).await;
-    let change = json!({ "current": once, "new": PASSWORD });
-    let path = "/api/v1/me/password";
-    let (status, body) = http(service.addr, "POST", path, Some(&token), Some(change)).await;
-    assert!(
-        (200..300).contains(&status),
-        "password change: {status} {body}"
-    );
-    let token = login_with(service.addr, "admin", PASSWORD).await;
     let settings = json!({
         "file_transfer": "advanced",
         "recording_allowed": false,
         "session_types": [{ "name": "General", "requires_tracking_code": false }],
     });
-    let path = "/api/v1/admin/settings";
-    let (status, body) = http(service.addr, "PUT", path, Some(&token), Some(settings)).await;
-    assert_eq!(status, 200, "settings: {body}");
-
-    let browser = Browser::start().await.expect("console browser starts");
-    check(&browser, "resize", browser.resize(1280, 1200).await).await;
-    let console = format!("{}/", service.url);
-    check(&browser, "open console", browser.goto(&console).await).await;
-    type_into(&browser, "#signin-user", "admin").await;
-    type_into(&browser, "#signin-pass", PASSWORD).await;
-    click(&browser, "#signin-form button[type=submit]").await;
-    click(&browser, "#quick-start").await;
-    shows(&browser, "#ws-state", "Connected").await;
-    click(&browser, "#invite-btn").await;
-    click(&browser, "#invite-customer").await;
-    let code = check(
-        &browser,
-        "invitation code",
-        browser.wait_visible(".invitation output.code", WAIT).await,
-    )
-    .await;
-    let code = check(&browser, "code text", browser.text(&code).await).await;
-    click(&browser, "#invite-close").await;
+    let (service, _admin) = web_service(dir.join("t.db"), settings).await;
+    let (browser, code) = console_invites_by_code(&service.url, (1280, 1200)).await;
     (service, browser, code)
 }
 
@@ -128,7 +90,7 @@ async fn newest_row_says(browser: &Browser, rows: &str, words: &[&str]) {
 
 /// The (name, direction, outcome) of every `file_transfer_recorded` of the only session.
 async fn recorded_transfers(service: &Service) -> Vec<(String, &'static str, &'static str)> {
-    let token = login_with(service.addr, "admin", PASSWORD).await;
+    let token = login_with(service.addr, "admin", ADMIN_PASSWORD).await;
     let (status, list) = http(service.addr, "GET", "/api/v1/sessions", Some(&token), None).await;
     assert_eq!(status, 200, "sessions: {list}");
     let id = list["sessions"][0]["id"].as_str().expect("a session id");

@@ -10,13 +10,9 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tether_engine::service::ServiceUrl;
-use tether_signaling::Service;
-use tether_signaling::config::Config;
 use tether_tests::browser::{Browser, wait_for};
-use tether_tests::{http, login_with, temp_dir};
+use tether_tests::{http, temp_dir};
 
-/// The admin's password, changed through the API before the browser signs in.
-const PASSWORD: &str = "recorder test password 9";
 /// How long the test records, pauses, and records again.
 const FIRST: Duration = Duration::from_millis(2500);
 const PAUSED: Duration = Duration::from_millis(2000);
@@ -91,48 +87,15 @@ async fn scenario(helper_bin: PathBuf) {
 
     // A service serving web/; the admin's password changed and recording allowed through the
     // API, before the console loads its settings.
-    let mut config = Config::for_tests(dir.join("t.db"));
-    config.web_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
-    let service = Service::start(config).await.expect("service starts");
-    let once = service.admin_password.clone().expect("a one-time password");
-    let token = login_with(service.addr, "admin", &once).await;
-    let change = json!({ "current": once, "new": PASSWORD });
-    let path = "/api/v1/me/password";
-    let (status, body) = http(service.addr, "POST", path, Some(&token), Some(change)).await;
-    assert!(
-        (200..300).contains(&status),
-        "password change: {status} {body}"
-    );
-    let token = login_with(service.addr, "admin", PASSWORD).await;
     let settings = json!({
         "file_transfer": "basic",
         "recording_allowed": true,
         "session_types": [{ "name": "General", "requires_tracking_code": false }],
     });
-    let path = "/api/v1/admin/settings";
-    let (status, body) = http(service.addr, "PUT", path, Some(&token), Some(settings)).await;
-    assert_eq!(status, 200, "settings: {body}");
+    let (service, token) = web_service(dir.join("t.db"), settings).await;
 
     phase("sign in, start a session, invite");
-    let browser = Browser::start().await.expect("browser starts");
-    check(&browser, "resize", browser.resize(1280, 1100).await).await;
-    let home = format!("{}/", service.url);
-    check(&browser, "open console", browser.goto(&home).await).await;
-    type_into(&browser, "#signin-user", "admin").await;
-    type_into(&browser, "#signin-pass", PASSWORD).await;
-    click(&browser, "#signin-form button[type=submit]").await;
-    click(&browser, "#quick-start").await;
-    shows(&browser, "#ws-state", "Connected").await;
-    click(&browser, "#invite-btn").await;
-    click(&browser, "#invite-customer").await;
-    let code = check(
-        &browser,
-        "invitation code",
-        browser.wait_visible(".invitation output.code", WAIT).await,
-    )
-    .await;
-    let code = check(&browser, "code text", browser.text(&code).await).await;
-    click(&browser, "#invite-close").await;
+    let (browser, code) = console_invites_by_code(&service.url, (1280, 1100)).await;
     let session_id = check(
         &browser,
         "session id",

@@ -390,7 +390,12 @@ async fn scenario(screen: Screen, helper_bin: PathBuf) {
     // A narrow window: one column, nothing wider than the window.
     check(&browser, "narrow", browser.resize(480, 900).await).await;
     let overflow = "return document.documentElement.scrollWidth - window.innerWidth;";
-    let overflow = check(&browser, "overflow", browser.execute(overflow, json!([])).await).await;
+    let overflow = check(
+        &browser,
+        "overflow",
+        browser.execute(overflow, json!([])).await,
+    )
+    .await;
     assert!(
         overflow.as_f64().is_some_and(|px| px <= 0.0),
         "the console is wider than a narrow window by {overflow} px"

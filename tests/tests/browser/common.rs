@@ -231,6 +231,16 @@ impl Helper {
     }
 }
 
+/// Panic with how to get one when there is no X display: the helper opens it.
+pub fn require_display() {
+    if std::env::var_os("DISPLAY").is_none() {
+        panic!(
+            "no DISPLAY: the helper opens the X display; run this test with ./scripts/test.sh, \
+             which starts Xvfb, or start Xvfb and set DISPLAY"
+        );
+    }
+}
+
 /// The helper binary of the engine crate. The workspace's test run builds it (the engine's own
 /// tests need it); when it is absent, as after `cargo test -p tether-tests` on a clean tree, it
 /// is built here once.

@@ -30,12 +30,7 @@ fn known_bytes() -> Vec<u8> {
 
 #[test]
 fn console_sends_a_file_to_the_native_helper() {
-    if std::env::var_os("DISPLAY").is_none() {
-        panic!(
-            "no DISPLAY: the helper opens the X display; run this test with ./scripts/test.sh, \
-             which starts Xvfb, or start Xvfb and set DISPLAY"
-        );
-    }
+    require_display();
     let helper = helper_binary();
     // A larger stack, as in the other browser tests: the service's futures nest deeply.
     crate::common::run("console-files", move || scenario(helper));

@@ -376,12 +376,7 @@ async fn browser_customer() {
 
 #[test]
 fn console_fetches_from_the_native_helper_and_sends_it_over_64_mib() {
-    if std::env::var_os("DISPLAY").is_none() {
-        panic!(
-            "no DISPLAY: the helper opens the X display; run this test with ./scripts/test.sh, \
-             which starts Xvfb, or start Xvfb and set DISPLAY"
-        );
-    }
+    require_display();
     let helper = helper_binary();
     crate::common::run("join-files-helper", move || native_helper(helper));
 }

@@ -20,12 +20,7 @@ const SECOND: Duration = Duration::from_millis(2000);
 
 #[test]
 fn console_records_the_native_helpers_screen() {
-    if std::env::var_os("DISPLAY").is_none() {
-        panic!(
-            "no DISPLAY: the helper shares the X display; run this test with ./scripts/test.sh, \
-             which starts Xvfb, or start Xvfb and set DISPLAY"
-        );
-    }
+    require_display();
     if std::process::Command::new("ffprobe")
         .arg("-version")
         .output()

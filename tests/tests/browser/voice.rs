@@ -18,12 +18,7 @@ use tether_tests::{ADMIN_PASSWORD, TestService, temp_dir};
 
 #[test]
 fn console_voice_and_video_with_native_peers() {
-    if std::env::var_os("DISPLAY").is_none() {
-        panic!(
-            "no DISPLAY: the helper opens the X display; run this test with ./scripts/test.sh, \
-             which starts Xvfb, or start Xvfb and set DISPLAY"
-        );
-    }
+    require_display();
     let helper = helper_binary();
     crate::common::run("voice", move || scenario(helper));
 }

@@ -28,8 +28,6 @@ use webrtc::peer_connection::{
 /// used before, for the comparison that made it change.
 const CHUNK: usize = tether_protocol::FILE_CHUNK_BYTES;
 const CHUNK_16K: usize = 16 * 1024;
-/// The same send-buffer limit as `Peer::start`.
-const SEND_LIMIT: usize = 4 << 20;
 const WAIT: Duration = Duration::from_secs(30);
 
 fn bytes_from_env() -> u64 {
@@ -129,13 +127,14 @@ async fn peer_connection(handler: Arc<dyn PeerConnectionEventHandler>) -> impl P
     let mut media = MediaEngine::default();
     media.register_default_codecs().expect("codecs");
     let registry = register_default_interceptors(Registry::new(), &mut media).expect("registry");
-    PeerConnectionBuilder::new()
+    // The engine's transport settings (socket buffers, SCTP window, send limit), so only
+    // framing, hashing and files differ.
+    tether_engine::tuned(PeerConnectionBuilder::new())
         .with_configuration(RTCConfigurationBuilder::new().build())
         .with_media_engine(media)
         .with_interceptor_registry(registry)
         .with_handler(handler)
         .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
-        .with_data_channel_send_buffer_limit(SEND_LIMIT)
         .build()
         .await
         .expect("peer connection")
@@ -289,11 +288,47 @@ struct Tether {
     memory: Span,
 }
 
-/// RSS when a transfer starts and its peak (VmHWM, reset at the start) until it ends, KiB.
+/// The process's CPU time so far (user + system, all threads), in seconds, from
+/// /proc/self/stat (clock ticks of 1/100 s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends with the last ')'): utime is the 12th, stime
+    // the 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// UDP datagrams the kernel dropped so far because a socket's receive buffer was full
+/// (`RcvbufErrors` in /proc/net/snmp, for the whole machine).
+fn udp_drops() -> u64 {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "RcvbufErrors")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// RSS when a transfer starts and its peak (VmHWM, reset at the start) until it ends, KiB;
+/// and the CPU time the process used meanwhile.
 #[derive(Clone, Copy, Default)]
 struct Span {
     before: u64,
     peak: u64,
+    cpu: f64,
+    drops: u64,
 }
 
 impl Span {
@@ -302,12 +337,16 @@ impl Span {
         Span {
             before: status_kib("VmRSS"),
             peak: 0,
+            cpu: cpu_seconds(),
+            drops: udp_drops(),
         }
     }
 
     fn end(self) -> Span {
         Span {
             peak: status_kib("VmHWM"),
+            cpu: cpu_seconds() - self.cpu,
+            drops: udp_drops() - self.drops,
             ..self
         }
     }
@@ -496,14 +535,19 @@ fn main() {
         let (r, r_mem) = runtime.block_on(raw(total, CHUNK));
         let t = runtime.block_on(tether(total));
         println!(
-            "  round {round}: raw {:.0} Mbit/s (RSS {:.0} MiB, +{:.1} at peak); tether {:.0} Mbit/s \
-             call to resolve, {:.0} after the offer shown at {:.2} s (RSS {:.0} MiB, +{:.1} at peak)",
+            "  round {round}: raw {:.0} Mbit/s, {:.2} CPU s, {} UDP drops (RSS {:.0} MiB, +{:.1} at peak); tether \
+             {:.0} Mbit/s call to resolve, {:.0} after the offer shown at {:.2} s, {:.2} CPU s, {} UDP drops \
+             (RSS {:.0} MiB, +{:.1} at peak)",
             mbit(r),
+            r_mem.cpu,
+            r_mem.drops,
             mib(r_mem.before),
             mib(r_mem.added()),
             mbit(t.total),
             mbit(t.wire),
             t.offer,
+            t.memory.cpu,
+            t.memory.drops,
             mib(t.memory.before),
             mib(t.memory.added()),
         );

@@ -28,4 +28,7 @@ pub mod viewing;
 pub mod voice;
 
 pub use error::EngineError;
+/// The transport settings the engine's connections use, for benchmarks that compare raw
+/// webrtc-rs on the same transport.
+pub use peer::tuned;
 pub use session::{ChatLine, Engine, EngineConfig, EngineEvent, TransferDone};

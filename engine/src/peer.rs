@@ -3,6 +3,9 @@
 
 mod frames;
 mod media;
+mod transport;
+
+pub use transport::tuned;
 
 use crate::blocks::Piece;
 use crate::error::EngineError;
@@ -76,10 +79,6 @@ impl FileStream {
         let _ = self.0.close().await;
     }
 }
-
-/// Outstanding bytes per data channel before `send` waits (Chromium caps at 16 MiB; a few MiB
-/// keeps the SCTP window full on loopback and memory small).
-const SEND_BUFFER_LIMIT: usize = 4 * 1024 * 1024;
 
 fn webrtc_err(e: impl std::fmt::Display) -> EngineError {
     EngineError::Peer(e.to_string())
@@ -217,7 +216,7 @@ impl Peer {
             channel: channel.clone(),
             keyframe_wanted: keyframe_wanted.clone(),
         };
-        let pc = PeerConnectionBuilder::new()
+        let pc = tuned(PeerConnectionBuilder::new())
             .with_configuration(
                 RTCConfigurationBuilder::new()
                     .with_ice_servers(servers)
@@ -227,9 +226,6 @@ impl Peer {
             .with_interceptor_registry(registry)
             .with_handler(Arc::new(handler))
             .with_udp_addrs(bind.to_vec())
-            // Without a limit, webrtc-rs admits every send and queues a whole file in memory;
-            // with one, `send` waits for room: back-pressure, and memory bounded by this.
-            .with_data_channel_send_buffer_limit(SEND_BUFFER_LIMIT)
             .build()
             .await
             .map_err(webrtc_err)?;
@@ -365,7 +361,7 @@ impl Peer {
     }
 
     /// Send a file's bytes from `offset` on, on a new `file-ID` channel, in messages of
-    /// `FILE_CHUNK_BYTES`. `send` waits while the channel holds `SEND_BUFFER_LIMIT` bytes, so
+    /// `FILE_CHUNK_BYTES`. `send` waits while the channel holds `transport::SEND_BUFFER_LIMIT` bytes, so
     /// memory stays bounded whatever the size. `progress` gets the file offset reached so far.
     /// With `digest_after`, the file is hashed while it is read and the digest follows the
     /// bytes as the last message; it is returned too.

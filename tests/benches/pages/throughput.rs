@@ -20,8 +20,6 @@ use webrtc::peer_connection::{
 };
 
 const WAIT: Duration = Duration::from_secs(60);
-/// The engine's send-buffer limit (`Peer::start`).
-const SEND_LIMIT: usize = 4 << 20;
 
 /// The sending page: an offer with one ordered, reliable channel, all candidates gathered.
 const OFFER: &str = "const pc = new RTCPeerConnection(); \
@@ -106,13 +104,13 @@ async fn rust_peer(handler: Arc<dyn PeerConnectionEventHandler>) -> impl PeerCon
     let mut media = MediaEngine::default();
     media.register_default_codecs().expect("codecs");
     let registry = register_default_interceptors(Registry::new(), &mut media).expect("registry");
-    PeerConnectionBuilder::new()
+    // The engine's transport settings: its send-buffer limit and socket buffers.
+    tether_engine::tuned(PeerConnectionBuilder::new())
         .with_configuration(RTCConfigurationBuilder::new().build())
         .with_media_engine(media)
         .with_interceptor_registry(registry)
         .with_handler(handler)
         .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
-        .with_data_channel_send_buffer_limit(SEND_LIMIT)
         .build()
         .await
         .expect("peer connection")

@@ -127,8 +127,8 @@ async fn peer_connection(handler: Arc<dyn PeerConnectionEventHandler>) -> impl P
     let mut media = MediaEngine::default();
     media.register_default_codecs().expect("codecs");
     let registry = register_default_interceptors(Registry::new(), &mut media).expect("registry");
-    // The engine's transport settings (socket buffers, SCTP window, send limit), so only
-    // framing, hashing and files differ.
+    // The engine's transport settings (UDP receive buffers, send limit), so only framing,
+    // hashing and files differ.
     tether_engine::tuned(PeerConnectionBuilder::new())
         .with_configuration(RTCConfigurationBuilder::new().build())
         .with_media_engine(media)
@@ -322,7 +322,7 @@ fn udp_drops() -> u64 {
 }
 
 /// RSS when a transfer starts and its peak (VmHWM, reset at the start) until it ends, KiB;
-/// and the CPU time the process used meanwhile.
+/// and the CPU time the process used and the UDP datagrams the kernel dropped meanwhile.
 #[derive(Clone, Copy, Default)]
 struct Span {
     before: u64,
@@ -346,7 +346,7 @@ impl Span {
         Span {
             peak: status_kib("VmHWM"),
             cpu: cpu_seconds() - self.cpu,
-            drops: udp_drops() - self.drops,
+            drops: udp_drops().saturating_sub(self.drops),
             ..self
         }
     }
